@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric targets are compiled with -O even in debug builds: unoptimised Swift is 5-400x slower
+// on the kernels, which would make `swift test` unusable.
+let optimizeAlways: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
+let package = Package(
+    name: "vqclip",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
+        .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .executable(name: "vqclip", targets: ["vqclip"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // MARK: C boundary
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        // libjpeg reports errors by longjmp, which Swift cannot host: a small C target owns the setjmp.
+        .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+
+        // MARK: Libraries
+        /// Dense Float32 tensors, reverse-mode autodiff and the differentiable ops.
+        .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimizeAlways),
+        /// PNG and JPEG reading and writing.
+        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "Tensors"], swiftSettings: optimizeAlways),
+        /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
+        .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
+                swiftSettings: optimizeAlways),
+
+        // MARK: Executables
+        .executableTarget(name: "vqclip", dependencies: [
+            "Tensors", "ImageCodecs", "Checkpoints",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "COpenBLAS"], swiftSettings: optimizeAlways),
+
+        // MARK: Tests
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ]
+)

@@ -1,0 +1,117 @@
+// Matrix products on OpenBLAS sgemm: matmul (batched, optional transposes) and linear layers.
+
+import COpenBLAS
+
+/// C[m,n] = alpha * op(A) op(B) + beta * C, row-major. op(A) is [m,k], op(B) is [k,n].
+@inline(__always)
+func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+          _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+          beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    guard m > 0 && n > 0 else { return }
+    if k == 0 {
+        // BLAS leaves C untouched for k = 0 only when beta = 1; honour beta ourselves.
+        if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+extension Tensor {
+    /// Matrix product over the last two dimensions: `a` is [..., M, K] (or [..., K, M] with
+    /// `transposeA`) and `b` is [..., K, N] (or [..., N, K] with `transposeB`). `b` either has the
+    /// same leading (batch) dimensions as `a` or is 2-D and shared by every batch. Result [..., M, N].
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank >= 2, got \(a.shape) and \(b.shape)")
+        let m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
+        let k = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+        let kb = transposeB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
+        let n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
+        precondition(k == kb, "matmul inner dimensions differ: \(a.shape) x \(b.shape)")
+        let batchShape = Array(a.shape.dropLast(2))
+        let batch = product(batchShape)
+        let sharedB = b.rank == 2
+        precondition(sharedB || Array(b.shape.dropLast(2)) == batchShape,
+                     "matmul batch dimensions differ: \(a.shape) x \(b.shape)")
+        let outShape = batchShape + [m, n]
+        let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
+        let (strideA, strideB, strideC) = (m * k, sharedB ? 0 : k * n, m * n)
+        // A shared right operand with an untransposed left one folds the batch into M: one GEMM.
+        let fold = sharedB && !transposeA
+
+        var out = [Float](repeating: 0, count: product(outShape))
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { pc in
+                    if fold {
+                        gemm(transA: false, transB: transposeB, m: batch * m, n: n, k: k,
+                             pa.baseAddress!, lda: lda, pb.baseAddress!, ldb: ldb, beta: 0, pc.baseAddress!, ldc: n)
+                    } else {
+                        for i in 0..<batch {
+                            gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
+                                 pa.baseAddress! + i * strideA, lda: lda, pb.baseAddress! + i * strideB, ldb: ldb,
+                                 beta: 0, pc.baseAddress! + i * strideC, ldc: n)
+                        }
+                    }
+                }
+            }
+        }
+
+        return Tensor(shape: outShape, data: out, parents: [a, b]) { g in
+            let G = g.baseAddress!
+            if a.requiresGrad {
+                // dA = dC op(B)^T, or for a transposed A: dA = op(B) dC^T.
+                a.accumulateGrad { da in
+                    b.data.withUnsafeBufferPointer { pb in
+                        if fold {
+                            gemm(transA: false, transB: !transposeB, m: batch * m, n: k, k: n,
+                                 G, lda: n, pb.baseAddress!, ldb: ldb, beta: 1, da.baseAddress!, ldc: k)
+                        } else {
+                            for i in 0..<batch {
+                                let B = pb.baseAddress! + i * strideB, C = G + i * strideC
+                                let D = da.baseAddress! + i * strideA
+                                if transposeA {
+                                    gemm(transA: transposeB, transB: true, m: k, n: m, k: n,
+                                         B, lda: ldb, C, ldb: n, beta: 1, D, ldc: m)
+                                } else {
+                                    gemm(transA: false, transB: !transposeB, m: m, n: k, k: n,
+                                         C, lda: n, B, ldb: ldb, beta: 1, D, ldc: k)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if b.requiresGrad {
+                // dB = op(A)^T dC, or for a transposed B: dB = dC^T op(A). A shared B sums over batches.
+                b.accumulateGrad { db in
+                    a.data.withUnsafeBufferPointer { pa in
+                        let batches = fold ? 1 : batch, rowsM = fold ? batch * m : m
+                        for i in 0..<batches {
+                            let A = pa.baseAddress! + i * strideA, C = G + i * strideC
+                            let D = db.baseAddress! + i * strideB
+                            if transposeB {
+                                gemm(transA: true, transB: transposeA, m: n, n: k, k: rowsM,
+                                     C, lda: n, A, ldb: lda, beta: 1, D, ldc: k)
+                            } else {
+                                gemm(transA: !transposeA, transB: false, m: k, n: n, k: rowsM,
+                                     A, lda: lda, C, ldb: n, beta: 1, D, ldc: n)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A fully connected layer: x [..., in] · weightᵀ [in, out] + bias [out] → [..., out].
+    /// `weight` is [out, in] as in PyTorch's nn.Linear.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
+                     "linear: input \(x.shape) does not match weight \(weight.shape)")
+        let flat = x.rank == 2 ? x : x.reshaped([-1, weight.shape[1]])
+        var y = matmul(flat, weight, transposeB: true)
+        if let bias { y = y + bias }
+        return x.rank == 2 ? y : y.reshaped(Array(x.shape.dropLast()) + [weight.shape[0]])
+    }
+}
