@@ -1,0 +1,239 @@
+// Softmax, log-softmax and scaled dot-product attention (F.scaled_dot_product_attention).
+//
+// Attention runs one pair of sgemm calls per (batch, head) with a max-subtracted softmax in
+// between; the probabilities are kept for backward, which needs them for dV and for the softmax
+// Jacobian.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Softmax of `n` values at stride `stride`, in place from `src` to `dst` (may alias).
+@inline(__always)
+func softmaxLine(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ stride: Int) {
+    var m = -Float.infinity
+    for j in 0..<n { let v = src[j * stride]; m = v > m ? v : m }
+    if m == -Float.infinity {
+        // Every entry masked: PyTorch yields NaN here; a zero row keeps optimisation finite.
+        for j in 0..<n { dst[j * stride] = 0 }
+        return
+    }
+    var s: Float = 0
+    for j in 0..<n { let e = fastExp(src[j * stride] - m); dst[j * stride] = e; s += e }
+    let inv = 1 / s
+    for j in 0..<n { dst[j * stride] *= inv }
+}
+
+/// Splits a shape around `axis` into (outer, axis length, inner) extents.
+func splitAroundAxis(_ shape: [Int], _ axis: Int) -> (outer: Int, n: Int, inner: Int) {
+    (product(shape[..<axis]), shape[axis], product(shape[(axis + 1)...]))
+}
+
+extension Tensor {
+    /// Softmax along `axis` (default the last), computed stably by subtracting the maximum.
+    public func softmax(axis: Int = -1) -> Tensor {
+        let a = normalizeAxis(axis, rank: rank)
+        let (outer, n, inner) = splitAroundAxis(shape, a)
+        var out = [Float](repeating: 0, count: count)
+        // x: [outer, n, inner]; each (outer, inner) line of n values is normalised.
+        data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
+                Parallel.chunks(outer * inner, costPerItem: 8 * n) { range in
+                    for line in range {
+                        let off = (line / inner) * n * inner + line % inner
+                        softmaxLine(X.pointer + off, O.pointer + off, n, inner)
+                    }
+                }
+            }
+        }
+        let y = out, x = self
+        return Tensor(shape: shape, data: out, parents: [self]) { g in
+            // dx = y·(g − Σ g·y) along the axis.
+            x.accumulateGrad { dst in
+                y.withUnsafeBufferPointer { py in
+                    let Y = SendableConstPointer(py.baseAddress!), G = SendableConstPointer(g.baseAddress!)
+                    let D = SendablePointer(dst.baseAddress!)
+                    Parallel.chunks(outer * inner, costPerItem: 4 * n) { range in
+                        for line in range {
+                            let off = (line / inner) * n * inner + line % inner
+                            var dot: Float = 0
+                            for j in 0..<n { dot += G[off + j * inner] * Y[off + j * inner] }
+                            for j in 0..<n { let k = off + j * inner; D[k] += Y[k] * (G[k] - dot) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// log(softmax(x)) along `axis`, computed as x − max − log Σ e^(x − max).
+    public func logSoftmax(axis: Int = -1) -> Tensor {
+        let a = normalizeAxis(axis, rank: rank)
+        let (outer, n, inner) = splitAroundAxis(shape, a)
+        var out = [Float](repeating: 0, count: count)
+        data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
+                Parallel.chunks(outer * inner, costPerItem: 8 * n) { range in
+                    for line in range {
+                        let off = (line / inner) * n * inner + line % inner
+                        var m = -Float.infinity
+                        for j in 0..<n { let v = X[off + j * inner]; m = v > m ? v : m }
+                        var s: Float = 0
+                        for j in 0..<n { s += fastExp(X[off + j * inner] - m) }
+                        let lse = m + logf(s)
+                        for j in 0..<n { O[off + j * inner] = X[off + j * inner] - lse }
+                    }
+                }
+            }
+        }
+        let y = out, x = self
+        return Tensor(shape: shape, data: out, parents: [self]) { g in
+            // dx = g − softmax·Σg along the axis.
+            x.accumulateGrad { dst in
+                y.withUnsafeBufferPointer { py in
+                    let Y = SendableConstPointer(py.baseAddress!), G = SendableConstPointer(g.baseAddress!)
+                    let D = SendablePointer(dst.baseAddress!)
+                    Parallel.chunks(outer * inner, costPerItem: 8 * n) { range in
+                        for line in range {
+                            let off = (line / inner) * n * inner + line % inner
+                            var sg: Float = 0
+                            for j in 0..<n { sg += G[off + j * inner] }
+                            for j in 0..<n { let k = off + j * inner; D[k] += G[k] - fastExp(Y[k]) * sg }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scaled dot-product attention: softmax(q·kᵀ·scale + mask)·v.
+    ///
+    /// - q: [B, H, Lq, D], k: [B, H, Lk, D], v: [B, H, Lk, Dv] → [B, H, Lq, Dv] (any number of
+    ///   leading dimensions works as long as q, k and v agree on them).
+    /// - mask: optional additive [Lq, Lk] (use -infinity to forbid a position), shared by all heads.
+    /// - causal: forbids key j > query i (as `is_causal=True`).
+    /// - scale: defaults to 1/sqrt(D).
+    public static func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor? = nil,
+                                                 causal: Bool = false, scale: Float? = nil) -> Tensor {
+        precondition(q.rank >= 2 && q.rank == k.rank && q.rank == v.rank,
+                     "attention: q \(q.shape), k \(k.shape), v \(v.shape) must have equal rank >= 2")
+        let lead = Array(q.shape.dropLast(2))
+        precondition(Array(k.shape.dropLast(2)) == lead && Array(v.shape.dropLast(2)) == lead,
+                     "attention: batch/head dimensions differ: q \(q.shape), k \(k.shape), v \(v.shape)")
+        let lq = q.shape[q.rank - 2], d = q.shape[q.rank - 1]
+        let lk = k.shape[k.rank - 2], dv = v.shape[v.rank - 1]
+        precondition(k.shape[k.rank - 1] == d, "attention: q \(q.shape) and k \(k.shape) differ in feature size")
+        precondition(v.shape[v.rank - 2] == lk, "attention: k \(k.shape) and v \(v.shape) differ in length")
+        if let mask { precondition(mask.shape == [lq, lk], "attention: mask \(mask.shape) must be [\(lq), \(lk)]") }
+        precondition(!(mask?.requiresGrad ?? false), "attention: an additive mask cannot require a gradient")
+        let bh = product(lead)
+        let alpha = scale ?? 1 / Float(d).squareRoot()
+        let (sq, sk, sv, sp, so) = (lq * d, lk * d, lk * dv, lq * lk, lq * dv)
+
+        // probs: [BH, Lq, Lk], out: [BH, Lq, Dv]
+        var probs = [Float](repeating: 0, count: bh * sp)
+        var out = [Float](repeating: 0, count: bh * so)
+        let maskData = mask?.data
+        q.data.withUnsafeBufferPointer { pq in
+            k.data.withUnsafeBufferPointer { pk in
+                v.data.withUnsafeBufferPointer { pv in
+                    probs.withUnsafeMutableBufferPointer { pp in
+                        out.withUnsafeMutableBufferPointer { po in
+                            for h in 0..<bh {
+                                let P = pp.baseAddress! + h * sp
+                                gemm(transA: false, transB: true, m: lq, n: lk, k: d, alpha: alpha,
+                                     pq.baseAddress! + h * sq, lda: d, pk.baseAddress! + h * sk, ldb: d,
+                                     beta: 0, P, ldc: lk)
+                                if let maskData {
+                                    maskData.withUnsafeBufferPointer { pm in
+                                        for i in 0..<sp { P[i] += pm[i] }
+                                    }
+                                }
+                                for i in 0..<lq {
+                                    let row = P + i * lk
+                                    if causal {
+                                        let n = min(i + 1, lk)
+                                        softmaxLine(row, row, n, 1)
+                                        for j in n..<lk { row[j] = 0 }
+                                    } else {
+                                        softmaxLine(row, row, lk, 1)
+                                    }
+                                }
+                                gemm(transA: false, transB: false, m: lq, n: dv, k: lk,
+                                     P, lda: lk, pv.baseAddress! + h * sv, ldb: dv,
+                                     beta: 0, po.baseAddress! + h * so, ldc: dv)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let saved = probs
+        return Tensor(shape: lead + [lq, dv], data: out, parents: [q, k, v]) { g in
+            let G = g.baseAddress!
+            if v.requiresGrad {
+                // dV = Pᵀ·dO
+                v.accumulateGrad { dvb in
+                    saved.withUnsafeBufferPointer { pp in
+                        for h in 0..<bh {
+                            gemm(transA: true, transB: false, m: lk, n: dv, k: lq,
+                                 pp.baseAddress! + h * sp, lda: lk, G + h * so, ldb: dv,
+                                 beta: 1, dvb.baseAddress! + h * sv, ldc: dv)
+                        }
+                    }
+                }
+            }
+            guard q.requiresGrad || k.requiresGrad else { return }
+            // dS = scale · P ⊙ (dP − rowsum(dP ⊙ P)) with dP = dO·Vᵀ; masked entries have P = 0.
+            var ds = [Float](repeating: 0, count: bh * sp)
+            v.data.withUnsafeBufferPointer { pv in
+                saved.withUnsafeBufferPointer { pp in
+                    ds.withUnsafeMutableBufferPointer { pd in
+                        for h in 0..<bh {
+                            let S = pd.baseAddress! + h * sp, P = pp.baseAddress! + h * sp
+                            gemm(transA: false, transB: true, m: lq, n: lk, k: dv,
+                                 G + h * so, lda: dv, pv.baseAddress! + h * sv, ldb: dv, beta: 0, S, ldc: lk)
+                            for i in 0..<lq {
+                                let row = S + i * lk, prow = P + i * lk
+                                var dot: Float = 0
+                                for j in 0..<lk { dot += row[j] * prow[j] }
+                                for j in 0..<lk { row[j] = alpha * prow[j] * (row[j] - dot) }
+                            }
+                        }
+                    }
+                }
+            }
+            ds.withUnsafeBufferPointer { pd in
+                if q.requiresGrad {
+                    // dQ = dS·K
+                    q.accumulateGrad { dq in
+                        k.data.withUnsafeBufferPointer { pk in
+                            for h in 0..<bh {
+                                gemm(transA: false, transB: false, m: lq, n: d, k: lk,
+                                     pd.baseAddress! + h * sp, lda: lk, pk.baseAddress! + h * sk, ldb: d,
+                                     beta: 1, dq.baseAddress! + h * sq, ldc: d)
+                            }
+                        }
+                    }
+                }
+                if k.requiresGrad {
+                    // dK = dSᵀ·Q
+                    k.accumulateGrad { dk in
+                        q.data.withUnsafeBufferPointer { pq in
+                            for h in 0..<bh {
+                                gemm(transA: true, transB: false, m: lk, n: d, k: lq,
+                                     pd.baseAddress! + h * sp, lda: lk, pq.baseAddress! + h * sq, ldb: d,
+                                     beta: 1, dk.baseAddress! + h * sk, ldc: d)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+// Group and layer normalisation (PyTorch's F.group_norm / F.layer_norm) with their backward passes.
+//
+// Statistics are accumulated in Double with two passes (mean, then centred squares): a 256x256
+// feature map puts 2^16·C/G values in one group, where a single-pass Float sum of squares loses
+// most of its digits. Forward keeps mean and 1/std per group (or row) for backward.
+
+extension Tensor {
+    /// Group normalisation over `x` [N, C, ...]: for each sample and each of `groups` groups of
+    /// C/groups channels, subtracts the mean and divides by sqrt(biased variance + eps) over the
+    /// group's channels and all spatial positions, then applies the per-channel affine
+    /// `weight` [C] and `bias` [C] when given. Matches `torch.nn.functional.group_norm`.
+    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Tensor? = nil,
+                                 eps: Float = 1e-5) -> Tensor {
+        precondition(x.rank >= 2, "groupNorm needs [N, C, ...], got \(x.shape)")
+        let n = x.shape[0], c = x.shape[1]
+        precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels not divisible by \(groups) groups")
+        if let weight { precondition(weight.shape == [c], "groupNorm: weight \(weight.shape) must be [\(c)]") }
+        if let bias { precondition(bias.shape == [c], "groupNorm: bias \(bias.shape) must be [\(c)]") }
+        let spatial = product(x.shape.dropFirst(2))
+        let cpg = c / groups
+        let groupSize = cpg * spatial
+        let rowCount = n * groups
+
+        // x: [N, G, C/G * S] viewed as rowCount contiguous rows of groupSize.
+        var mean = [Float](repeating: 0, count: rowCount)
+        var rstd = [Float](repeating: 0, count: rowCount)
+        var out = [Float](repeating: 0, count: x.count)
+        let w = weight?.data ?? [Float](repeating: 1, count: c)
+        let b = bias?.data ?? [Float](repeating: 0, count: c)
+        x.data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                mean.withUnsafeMutableBufferPointer { pm in
+                    rstd.withUnsafeMutableBufferPointer { pr in
+                        w.withUnsafeBufferPointer { pw in
+                            b.withUnsafeBufferPointer { pb in
+                                let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
+                                let M = SendablePointer(pm.baseAddress!), R = SendablePointer(pr.baseAddress!)
+                                let W = SendableConstPointer(pw.baseAddress!), B = SendableConstPointer(pb.baseAddress!)
+                                Parallel.chunks(rowCount, costPerItem: 3 * groupSize) { range in
+                                    for row in range {
+                                        let base = row * groupSize
+                                        let (mu, rs) = rowStatistics(X.pointer + base, groupSize, eps: eps)
+                                        M[row] = mu
+                                        R[row] = rs
+                                        let g = row % groups
+                                        for cc in 0..<cpg {
+                                            let ch = g * cpg + cc
+                                            // y = (x - mu) * rs * w + b folded into one multiply-add.
+                                            let scale = rs * W[ch], shift = B[ch] - mu * scale
+                                            let off = base + cc * spatial
+                                            for s in 0..<spatial { O[off + s] = X[off + s] * scale + shift }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        var parents = [x]
+        if let weight { parents.append(weight) }
+        if let bias { parents.append(bias) }
+        return Tensor(shape: x.shape, data: out, parents: parents) { g in
+            let needX = x.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
+            // Per (n, channel) sums Σg and Σg·x (Double): they give dweight, dbias and the group means
+            // that the input gradient needs, in one streaming pass.
+            let nc = n * c
+            var sumG = [Double](repeating: 0, count: nc)
+            var sumGX = [Double](repeating: 0, count: nc)
+            x.data.withUnsafeBufferPointer { px in
+                sumG.withUnsafeMutableBufferPointer { psg in
+                    sumGX.withUnsafeMutableBufferPointer { psgx in
+                        let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
+                        let SG = SendablePointer(psg.baseAddress!), SGX = SendablePointer(psgx.baseAddress!)
+                        Parallel.chunks(nc, costPerItem: 2 * spatial) { range in
+                            for i in range {
+                                let off = i * spatial
+                                var a = 0.0, ax = 0.0
+                                for s in 0..<spatial {
+                                    let gv = Double(G[off + s])
+                                    a += gv
+                                    ax += gv * Double(X[off + s])
+                                }
+                                SG[i] = a
+                                SGX[i] = ax
+                            }
+                        }
+                    }
+                }
+            }
+            if needW, let weight {
+                // dw_c = Σ_n rstd·(Σg·x − mean·Σg)
+                weight.accumulateGrad { dw in
+                    for i in 0..<n { for ch in 0..<c {
+                        let row = i * groups + ch / cpg, k = i * c + ch
+                        dw[ch] += Float(Double(rstd[row]) * (sumGX[k] - Double(mean[row]) * sumG[k]))
+                    } }
+                }
+            }
+            if needB, let bias {
+                bias.accumulateGrad { db in
+                    for i in 0..<n { for ch in 0..<c { db[ch] += Float(sumG[i * c + ch]) } }
+                }
+            }
+            guard needX else { return }
+            // dx = rstd·(w·g − A − x̂·B) with A = mean(w·g), B = mean(w·g·x̂) over the group, written
+            // as dx = c1·g + c2·x + c3 per channel.
+            var c1 = [Float](repeating: 0, count: nc), c2 = c1, c3 = c1
+            let inv = 1.0 / Double(groupSize)
+            for row in 0..<rowCount {
+                let i = row / groups, gi = row % groups
+                let mu = Double(mean[row]), rs = Double(rstd[row])
+                var sA = 0.0, sB = 0.0
+                for cc in 0..<cpg {
+                    let ch = gi * cpg + cc, k = i * c + ch
+                    sA += Double(w[ch]) * sumG[k]
+                    sB += Double(w[ch]) * rs * (sumGX[k] - mu * sumG[k])
+                }
+                let A = sA * inv, B = sB * inv
+                for cc in 0..<cpg {
+                    let ch = gi * cpg + cc, k = i * c + ch
+                    c1[k] = Float(rs * Double(w[ch]))
+                    c2[k] = Float(-rs * rs * B)
+                    c3[k] = Float(rs * (rs * B * mu - A))
+                }
+            }
+            x.accumulateGrad { dx in
+                x.data.withUnsafeBufferPointer { px in
+                    c1.withUnsafeBufferPointer { p1 in c2.withUnsafeBufferPointer { p2 in c3.withUnsafeBufferPointer { p3 in
+                        let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
+                        let D = SendablePointer(dx.baseAddress!)
+                        let C1 = SendableConstPointer(p1.baseAddress!), C2 = SendableConstPointer(p2.baseAddress!)
+                        let C3 = SendableConstPointer(p3.baseAddress!)
+                        Parallel.chunks(nc, costPerItem: spatial) { range in
+                            for k in range {
+                                let a = C1[k], bb = C2[k], cst = C3[k], off = k * spatial
+                                for s in 0..<spatial { D[off + s] += a * G[off + s] + bb * X[off + s] + cst }
+                            }
+                        }
+                    } } }
+                }
+            }
+        }
+    }
+
+    /// Layer normalisation over the last dimension of `x` [..., D]: each row is shifted to zero
+    /// mean and scaled by 1/sqrt(biased variance + eps), then multiplied by `weight` [D] and
+    /// shifted by `bias` [D] when given. Matches `torch.nn.functional.layer_norm(x, (D,), ...)`.
+    public static func layerNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
+        precondition(x.rank >= 1, "layerNorm needs at least one dimension")
+        let d = x.shape[x.rank - 1]
+        if let weight { precondition(weight.shape == [d], "layerNorm: weight \(weight.shape) must be [\(d)] for input \(x.shape)") }
+        if let bias { precondition(bias.shape == [d], "layerNorm: bias \(bias.shape) must be [\(d)] for input \(x.shape)") }
+        let rows = d == 0 ? 0 : x.count / d
+        var mean = [Float](repeating: 0, count: rows)
+        var rstd = [Float](repeating: 0, count: rows)
+        var out = [Float](repeating: 0, count: x.count)
+        let w = weight?.data ?? [Float](repeating: 1, count: d)
+        let b = bias?.data ?? [Float](repeating: 0, count: d)
+        // x: [rows, D]
+        x.data.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                mean.withUnsafeMutableBufferPointer { pm in
+                    rstd.withUnsafeMutableBufferPointer { pr in
+                        w.withUnsafeBufferPointer { pw in
+                            b.withUnsafeBufferPointer { pb in
+                                let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
+                                let M = SendablePointer(pm.baseAddress!), R = SendablePointer(pr.baseAddress!)
+                                let W = SendableConstPointer(pw.baseAddress!), B = SendableConstPointer(pb.baseAddress!)
+                                Parallel.chunks(rows, costPerItem: 4 * d) { range in
+                                    for r in range {
+                                        let off = r * d
+                                        let (mu, rs) = rowStatistics(X.pointer + off, d, eps: eps)
+                                        M[r] = mu
+                                        R[r] = rs
+                                        for j in 0..<d { O[off + j] = (X[off + j] - mu) * rs * W[j] + B[j] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        var parents = [x]
+        if let weight { parents.append(weight) }
+        if let bias { parents.append(bias) }
+        return Tensor(shape: x.shape, data: out, parents: parents) { g in
+            if let weight, weight.requiresGrad {
+                // dw_j = Σ_rows g·x̂
+                weight.accumulateGrad { dw in
+                    x.data.withUnsafeBufferPointer { px in
+                        for r in 0..<rows {
+                            let off = r * d, mu = mean[r], rs = rstd[r]
+                            for j in 0..<d { dw[j] += g[off + j] * (px[off + j] - mu) * rs }
+                        }
+                    }
+                }
+            }
+            if let bias, bias.requiresGrad {
+                bias.accumulateGrad { db in
+                    for r in 0..<rows { let off = r * d; for j in 0..<d { db[j] += g[off + j] } }
+                }
+            }
+            guard x.requiresGrad else { return }
+            // dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·w, per row.
+            x.accumulateGrad { dx in
+                x.data.withUnsafeBufferPointer { px in
+                    w.withUnsafeBufferPointer { pw in
+                        mean.withUnsafeBufferPointer { pm in
+                            rstd.withUnsafeBufferPointer { pr in
+                                let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
+                                let W = SendableConstPointer(pw.baseAddress!), D = SendablePointer(dx.baseAddress!)
+                                let M = SendableConstPointer(pm.baseAddress!), R = SendableConstPointer(pr.baseAddress!)
+                                Parallel.chunks(rows, costPerItem: 6 * d) { range in
+                                    for r in range {
+                                        let off = r * d, mu = M[r], rs = R[r]
+                                        var sA: Float = 0, sB: Float = 0
+                                        for j in 0..<d {
+                                            let gh = G[off + j] * W[j]
+                                            sA += gh
+                                            sB += gh * (X[off + j] - mu) * rs
+                                        }
+                                        let A = sA / Float(d), B = sB / Float(d)
+                                        for j in 0..<d {
+                                            let xh = (X[off + j] - mu) * rs
+                                            D[off + j] += rs * (G[off + j] * W[j] - A - xh * B)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mean and 1/sqrt(biased variance + eps) of `count` contiguous values, accumulated in Double
+/// with a centred second pass so that large, nearly constant inputs keep their variance.
+@inline(__always)
+func rowStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mean: Float, rstd: Float) {
+    guard count > 0 else { return (0, 1 / eps.squareRoot()) }
+    var s = 0.0
+    for i in 0..<count { s += Double(p[i]) }
+    let mu = s / Double(count)
+    var ss = 0.0
+    for i in 0..<count { let dv = Double(p[i]) - mu; ss += dv * dv }
+    let variance = ss / Double(count)
+    return (Float(mu), Float(1 / (variance + Double(eps)).squareRoot()))
+}
