@@ -11,10 +11,10 @@ import Darwin
 
 /// e^x without a libm call, branch-free so that loops over it vectorise. Relative error about
 /// 2e-7 on the whole range; returns 0 below -87.3 (where e^x would be subnormal) and saturates
-/// at e^88.7 instead of overflowing.
+/// at e^88.3 instead of overflowing.
 @inline(__always)
 func fastExp(_ x: Float) -> Float {
-    let hi: Float = 88.7, lo: Float = -87.3
+    let hi: Float = 88.3, lo: Float = -87.3
     let xc = x > hi ? hi : (x < lo ? lo : x)
     // n = round(x / ln2) by the 1.5·2^23 trick; its low mantissa bits then hold n as an integer.
     let magic: Float = 12582912

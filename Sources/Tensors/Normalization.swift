@@ -21,8 +21,9 @@ extension Tensor {
         let groupSize = cpg * spatial
         let rowCount = n * groups
 
-        // x: [N, G, C/G * S] viewed as rowCount contiguous rows of groupSize.
-        var mean = [Float](repeating: 0, count: rowCount)
+        // x: [N, G, C/G * S] viewed as rowCount contiguous rows of groupSize. The mean stays in
+        // Double for backward; forward subtracts it as a hi + lo pair of Floats.
+        var mean = [Double](repeating: 0, count: rowCount)
         var rstd = [Float](repeating: 0, count: rowCount)
         var out = [Float](repeating: 0, count: x.count)
         let w = weight?.data ?? [Float](repeating: 1, count: c)
@@ -42,13 +43,13 @@ extension Tensor {
                                         let (mu, rs) = rowStatistics(X.pointer + base, groupSize, eps: eps)
                                         M[row] = mu
                                         R[row] = rs
+                                        let (hi, lo) = splitMean(mu)
                                         let g = row % groups
                                         for cc in 0..<cpg {
                                             let ch = g * cpg + cc
-                                            // y = (x - mu) * rs * w + b folded into one multiply-add.
-                                            let scale = rs * W[ch], shift = B[ch] - mu * scale
+                                            let scale = rs * W[ch], shift = B[ch]
                                             let off = base + cc * spatial
-                                            for s in 0..<spatial { O[off + s] = X[off + s] * scale + shift }
+                                            for s in 0..<spatial { O[off + s] = ((X[off + s] - hi) - lo) * scale + shift }
                                         }
                                     }
                                 }
@@ -95,7 +96,7 @@ extension Tensor {
                 weight.accumulateGrad { dw in
                     for i in 0..<n { for ch in 0..<c {
                         let row = i * groups + ch / cpg, k = i * c + ch
-                        dw[ch] += Float(Double(rstd[row]) * (sumGX[k] - Double(mean[row]) * sumG[k]))
+                        dw[ch] += Float(Double(rstd[row]) * (sumGX[k] - mean[row] * sumG[k]))
                     } }
                 }
             }
@@ -111,7 +112,7 @@ extension Tensor {
             let inv = 1.0 / Double(groupSize)
             for row in 0..<rowCount {
                 let i = row / groups, gi = row % groups
-                let mu = Double(mean[row]), rs = Double(rstd[row])
+                let mu = mean[row], rs = Double(rstd[row])
                 var sA = 0.0, sB = 0.0
                 for cc in 0..<cpg {
                     let ch = gi * cpg + cc, k = i * c + ch
@@ -154,7 +155,9 @@ extension Tensor {
         if let weight { precondition(weight.shape == [d], "layerNorm: weight \(weight.shape) must be [\(d)] for input \(x.shape)") }
         if let bias { precondition(bias.shape == [d], "layerNorm: bias \(bias.shape) must be [\(d)] for input \(x.shape)") }
         let rows = d == 0 ? 0 : x.count / d
+        // The mean is kept as a Float pair hi + lo so that x − mean stays exact for large offsets.
         var mean = [Float](repeating: 0, count: rows)
+        var meanLo = [Float](repeating: 0, count: rows)
         var rstd = [Float](repeating: 0, count: rows)
         var out = [Float](repeating: 0, count: x.count)
         let w = weight?.data ?? [Float](repeating: 1, count: d)
@@ -163,24 +166,29 @@ extension Tensor {
         x.data.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
                 mean.withUnsafeMutableBufferPointer { pm in
+                  meanLo.withUnsafeMutableBufferPointer { pl in
                     rstd.withUnsafeMutableBufferPointer { pr in
                         w.withUnsafeBufferPointer { pw in
                             b.withUnsafeBufferPointer { pb in
                                 let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
                                 let M = SendablePointer(pm.baseAddress!), R = SendablePointer(pr.baseAddress!)
+                                let ML = SendablePointer(pl.baseAddress!)
                                 let W = SendableConstPointer(pw.baseAddress!), B = SendableConstPointer(pb.baseAddress!)
                                 Parallel.chunks(rows, costPerItem: 4 * d) { range in
                                     for r in range {
                                         let off = r * d
                                         let (mu, rs) = rowStatistics(X.pointer + off, d, eps: eps)
-                                        M[r] = mu
+                                        let (hi, lo) = splitMean(mu)
+                                        M[r] = hi
+                                        ML[r] = lo
                                         R[r] = rs
-                                        for j in 0..<d { O[off + j] = (X[off + j] - mu) * rs * W[j] + B[j] }
+                                        for j in 0..<d { O[off + j] = ((X[off + j] - hi) - lo) * rs * W[j] + B[j] }
                                     }
                                 }
                             }
                         }
                     }
+                  }
                 }
             }
         }
@@ -194,8 +202,8 @@ extension Tensor {
                 weight.accumulateGrad { dw in
                     x.data.withUnsafeBufferPointer { px in
                         for r in 0..<rows {
-                            let off = r * d, mu = mean[r], rs = rstd[r]
-                            for j in 0..<d { dw[j] += g[off + j] * (px[off + j] - mu) * rs }
+                            let off = r * d, hi = mean[r], lo = meanLo[r], rs = rstd[r]
+                            for j in 0..<d { dw[j] += g[off + j] * ((px[off + j] - hi) - lo) * rs }
                         }
                     }
                 }
@@ -211,27 +219,30 @@ extension Tensor {
                 x.data.withUnsafeBufferPointer { px in
                     w.withUnsafeBufferPointer { pw in
                         mean.withUnsafeBufferPointer { pm in
+                          meanLo.withUnsafeBufferPointer { pl in
                             rstd.withUnsafeBufferPointer { pr in
                                 let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
                                 let W = SendableConstPointer(pw.baseAddress!), D = SendablePointer(dx.baseAddress!)
                                 let M = SendableConstPointer(pm.baseAddress!), R = SendableConstPointer(pr.baseAddress!)
+                                let ML = SendableConstPointer(pl.baseAddress!)
                                 Parallel.chunks(rows, costPerItem: 6 * d) { range in
                                     for r in range {
-                                        let off = r * d, mu = M[r], rs = R[r]
+                                        let off = r * d, hi = M[r], lo = ML[r], rs = R[r]
                                         var sA: Float = 0, sB: Float = 0
                                         for j in 0..<d {
                                             let gh = G[off + j] * W[j]
                                             sA += gh
-                                            sB += gh * (X[off + j] - mu) * rs
+                                            sB += gh * ((X[off + j] - hi) - lo) * rs
                                         }
                                         let A = sA / Float(d), B = sB / Float(d)
                                         for j in 0..<d {
-                                            let xh = (X[off + j] - mu) * rs
+                                            let xh = ((X[off + j] - hi) - lo) * rs
                                             D[off + j] += rs * (G[off + j] * W[j] - A - xh * B)
                                         }
                                     }
                                 }
                             }
+                          }
                         }
                     }
                 }
@@ -243,7 +254,7 @@ extension Tensor {
 /// Mean and 1/sqrt(biased variance + eps) of `count` contiguous values, accumulated in Double
 /// with a centred second pass so that large, nearly constant inputs keep their variance.
 @inline(__always)
-func rowStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mean: Float, rstd: Float) {
+func rowStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mean: Double, rstd: Float) {
     guard count > 0 else { return (0, 1 / eps.squareRoot()) }
     var s = 0.0
     for i in 0..<count { s += Double(p[i]) }
@@ -251,5 +262,13 @@ func rowStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mean
     var ss = 0.0
     for i in 0..<count { let dv = Double(p[i]) - mu; ss += dv * dv }
     let variance = ss / Double(count)
-    return (Float(mu), Float(1 / (variance + Double(eps)).squareRoot()))
+    return (mu, Float(1 / (variance + Double(eps)).squareRoot()))
+}
+
+/// A Double mean as hi + lo Floats: (x − hi) − lo then keeps the digits that a single Float mean
+/// loses when the values sit on a large offset with a small spread.
+@inline(__always)
+func splitMean(_ mu: Double) -> (hi: Float, lo: Float) {
+    let hi = Float(mu)
+    return (hi, Float(mu - Double(hi)))
 }
