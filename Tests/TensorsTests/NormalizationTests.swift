@@ -114,11 +114,22 @@ struct NormalizationTests {
         expectClose(Tensor.layerNorm(x, weight: w, bias: b, eps: 1e-5).data, expected, rtol: 1e-5, atol: 1e-5)
     }
 
+    @Test func layerNormLargeOffsetMatchesCentredInput() {
+        // Rows 1000 + j/64 (exact in Float) must normalise like the offsets j/64 alone.
+        let offsets: [Float] = (0..<24).map { Float(($0 * 5) % 7) / 64 }
+        let shifted = Tensor.layerNorm(Tensor(shape: [3, 8], data: offsets.map { 1000 + $0 }))
+        let centred = Tensor.layerNorm(Tensor(shape: [3, 8], data: offsets))
+        expectClose(shifted.data, centred.data, rtol: 1e-5, atol: 1e-5)
+    }
+
     @Test func layerNormGradients() {
         let x = param([3, 4, 6], seed: 21, low: -2, high: 2)
         let w = param([6], seed: 22, low: 0.5, high: 1.5), b = param([6], seed: 23)
         let tol = GradTolerance(eps: 1e-2, rtol: 2e-2, atol: 2e-3)
         expectGradientsMatch([x, w, b], tolerance: tol) { Tensor.layerNorm($0[0], weight: $0[1], bias: $0[2]) }
         expectGradientsMatch([x], tolerance: tol) { Tensor.layerNorm($0[0]) }
+        // Weight without bias.
+        expectGradientsMatch([x, w], tolerance: tol) { Tensor.layerNorm($0[0], weight: $0[1]) }
+        expectGradientsMatch([x, w], tolerance: tol) { Tensor.groupNorm($0[0].reshaped([3, 4, 6]).transposed(1, 2), groups: 3, weight: $0[1]) }
     }
 }
