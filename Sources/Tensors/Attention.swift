@@ -10,9 +10,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Softmax of `n` values at stride `stride`, in place from `src` to `dst` (may alias).
+/// Softmax of `n` values at stride `stride`, from `src` to `dst` (which may alias).
 @inline(__always)
 func softmaxLine(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ stride: Int) {
+    if stride == 1 { softmaxRow(src, dst, n); return }
     var m = -Float.infinity
     for j in 0..<n { let v = src[j * stride]; m = v > m ? v : m }
     if m == -Float.infinity {
@@ -24,6 +25,72 @@ func softmaxLine(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>
     for j in 0..<n { let e = fastExp(src[j * stride] - m); dst[j * stride] = e; s += e }
     let inv = 1 / s
     for j in 0..<n { dst[j * stride] *= inv }
+}
+
+/// Softmax of a contiguous row. The exp loop carries no reduction so that it vectorises; the max
+/// and the sum run on SIMD8 accumulators (a scalar Float reduction would not vectorise).
+@inline(__always)
+func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    let m = maxOfRow(src, n)
+    if m == -Float.infinity {
+        for j in 0..<n { dst[j] = 0 }
+        return
+    }
+    // In place on dst: a loop that reads and writes the same index needs no aliasing check to vectorise.
+    if UnsafePointer(dst) != src { dst.update(from: src, count: n) }
+    for j in 0..<n { dst[j] = fastExp(dst[j] - m) }
+    let inv = 1 / sumOfRow(UnsafePointer(dst), n)
+    for j in 0..<n { dst[j] *= inv }
+}
+
+/// Largest of `n` contiguous values (-infinity for n = 0).
+@inline(__always)
+func maxOfRow(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var j = 0
+    var m = -Float.infinity
+    if n >= 8 {
+        let raw = UnsafeRawPointer(p)
+        var acc = SIMD8<Float>(repeating: -.infinity)
+        while j + 8 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+            acc.replace(with: v, where: v .> acc)
+            j += 8
+        }
+        for i in 0..<8 { m = acc[i] > m ? acc[i] : m }
+    }
+    while j < n { m = p[j] > m ? p[j] : m; j += 1 }
+    return m
+}
+
+/// Sum of `n` contiguous values.
+@inline(__always)
+func sumOfRow(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var j = 0
+    var acc = SIMD8<Float>(repeating: 0)
+    let raw = UnsafeRawPointer(p)
+    while j + 8 <= n {
+        acc += raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+        j += 8
+    }
+    var s = acc.sum()
+    while j < n { s += p[j]; j += 1 }
+    return s
+}
+
+/// Dot product of two contiguous rows of `n` values.
+@inline(__always)
+func dotOfRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var j = 0
+    var acc = SIMD8<Float>(repeating: 0)
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while j + 8 <= n {
+        acc += ra.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+            * rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+        j += 8
+    }
+    var s = acc.sum()
+    while j < n { s += a[j] * b[j]; j += 1 }
+    return s
 }
 
 /// Splits a shape around `axis` into (outer, axis length, inner) extents.
@@ -59,6 +126,11 @@ extension Tensor {
                     Parallel.chunks(outer * inner, costPerItem: 4 * n) { range in
                         for line in range {
                             let off = (line / inner) * n * inner + line % inner
+                            if inner == 1 {
+                                let dot = dotOfRows(G.pointer + off, Y.pointer + off, n)
+                                for j in 0..<n { D[off + j] += Y[off + j] * (G[off + j] - dot) }
+                                continue
+                            }
                             var dot: Float = 0
                             for j in 0..<n { dot += G[off + j * inner] * Y[off + j * inner] }
                             for j in 0..<n { let k = off + j * inner; D[k] += Y[k] * (G[k] - dot) }
@@ -200,8 +272,7 @@ extension Tensor {
                                  G + h * so, lda: dv, pv.baseAddress! + h * sv, ldb: dv, beta: 0, S, ldc: lk)
                             for i in 0..<lq {
                                 let row = S + i * lk, prow = P + i * lk
-                                var dot: Float = 0
-                                for j in 0..<lk { dot += row[j] * prow[j] }
+                                let dot = dotOfRows(UnsafePointer(row), prow, lk)
                                 for j in 0..<lk { row[j] = alpha * prow[j] * (row[j] - dot) }
                             }
                         }
