@@ -200,6 +200,7 @@ extension Tensor {
         let lk = k.shape[k.rank - 2], dv = v.shape[v.rank - 1]
         precondition(k.shape[k.rank - 1] == d, "attention: q \(q.shape) and k \(k.shape) differ in feature size")
         precondition(v.shape[v.rank - 2] == lk, "attention: k \(k.shape) and v \(v.shape) differ in length")
+        precondition(lk > 0 && d > 0, "attention: k \(k.shape) needs at least one key and one feature")
         if let mask { precondition(mask.shape == [lq, lk], "attention: mask \(mask.shape) must be [\(lq), \(lk)]") }
         precondition(!(mask?.requiresGrad ?? false), "attention: an additive mask cannot require a gradient")
         let bh = product(lead)
@@ -207,8 +208,9 @@ extension Tensor {
         let (sq, sk, sv, sp, so) = (lq * d, lk * d, lk * dv, lq * lk, lq * dv)
 
         // probs: [BH, Lq, Lk], out: [BH, Lq, Dv]
-        var probs = [Float](repeating: 0, count: bh * sp)
-        var out = [Float](repeating: 0, count: bh * so)
+        // Both are written in full by the sgemm calls (beta = 0).
+        var probs = uninitializedFloats(bh * sp)
+        var out = uninitializedFloats(bh * so)
         let maskData = mask?.data
         q.data.withUnsafeBufferPointer { pq in
             k.data.withUnsafeBufferPointer { pk in
@@ -262,7 +264,7 @@ extension Tensor {
             }
             guard q.requiresGrad || k.requiresGrad else { return }
             // dS = scale · P ⊙ (dP − rowsum(dP ⊙ P)) with dP = dO·Vᵀ; masked entries have P = 0.
-            var ds = [Float](repeating: 0, count: bh * sp)
+            var ds = uninitializedFloats(bh * sp)
             v.data.withUnsafeBufferPointer { pv in
                 saved.withUnsafeBufferPointer { pp in
                     ds.withUnsafeMutableBufferPointer { pd in

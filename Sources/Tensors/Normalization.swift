@@ -25,7 +25,7 @@ extension Tensor {
         // Double for backward; forward subtracts it as a hi + lo pair of Floats.
         var mean = [Double](repeating: 0, count: rowCount)
         var rstd = [Float](repeating: 0, count: rowCount)
-        var out = [Float](repeating: 0, count: x.count)
+        var out = uninitializedFloats(x.count)
         let w = weight?.data ?? [Float](repeating: 1, count: c)
         let b = bias?.data ?? [Float](repeating: 0, count: c)
         x.data.withUnsafeBufferPointer { px in
@@ -159,7 +159,7 @@ extension Tensor {
         var mean = [Float](repeating: 0, count: rows)
         var meanLo = [Float](repeating: 0, count: rows)
         var rstd = [Float](repeating: 0, count: rows)
-        var out = [Float](repeating: 0, count: x.count)
+        var out = uninitializedFloats(x.count)
         let w = weight?.data ?? [Float](repeating: 1, count: d)
         let b = bias?.data ?? [Float](repeating: 0, count: d)
         // x: [rows, D]
