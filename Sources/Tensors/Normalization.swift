@@ -1,8 +1,8 @@
 // Group and layer normalisation (PyTorch's F.group_norm / F.layer_norm) with their backward passes.
 //
-// Statistics are accumulated in Double with two passes (mean, then centred squares): a 256x256
-// feature map puts 2^16·C/G values in one group, where a single-pass Float sum of squares loses
-// most of its digits. Forward keeps mean and 1/std per group (or row) for backward.
+// Statistics take two passes (mean, then centred squares) with Float partial sums gathered in
+// Double: a 256x256 feature map puts 2^16·C/G values in one group, where a single-pass Float sum
+// of squares loses most of its digits. Forward keeps mean and 1/std per group (or row) for backward.
 
 extension Tensor {
     /// Group normalisation over `x` [N, C, ...]: for each sample and each of `groups` groups of
@@ -65,38 +65,40 @@ extension Tensor {
         if let bias { parents.append(bias) }
         return Tensor(shape: x.shape, data: out, parents: parents) { g in
             let needX = x.requiresGrad, needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false
-            // Per (n, channel) sums Σg and Σg·x (Double): they give dweight, dbias and the group means
-            // that the input gradient needs, in one streaming pass.
+            // Per (n, channel) sums Σg and Σg·(x − mean): they give dweight, dbias and the group
+            // means that the input gradient needs, in one streaming pass. Centring on the mean
+            // (as a hi + lo pair) avoids cancellation when the values sit on a large offset.
             let nc = n * c
+            var muHi = [Float](repeating: 0, count: nc), muLo = muHi
+            for k in 0..<nc {
+                (muHi[k], muLo[k]) = splitMean(mean[(k / c) * groups + (k % c) / cpg])
+            }
             var sumG = [Double](repeating: 0, count: nc)
-            var sumGX = [Double](repeating: 0, count: nc)
+            var sumGXc = [Double](repeating: 0, count: nc)
             x.data.withUnsafeBufferPointer { px in
                 sumG.withUnsafeMutableBufferPointer { psg in
-                    sumGX.withUnsafeMutableBufferPointer { psgx in
-                        let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
-                        let SG = SendablePointer(psg.baseAddress!), SGX = SendablePointer(psgx.baseAddress!)
-                        Parallel.chunks(nc, costPerItem: 2 * spatial) { range in
-                            for i in range {
-                                let off = i * spatial
-                                var a = 0.0, ax = 0.0
-                                for s in 0..<spatial {
-                                    let gv = Double(G[off + s])
-                                    a += gv
-                                    ax += gv * Double(X[off + s])
+                    sumGXc.withUnsafeMutableBufferPointer { psgx in
+                        muHi.withUnsafeBufferPointer { ph in muLo.withUnsafeBufferPointer { pl in
+                            let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
+                            let SG = SendablePointer(psg.baseAddress!), SGX = SendablePointer(psgx.baseAddress!)
+                            let MH = SendableConstPointer(ph.baseAddress!), ML = SendableConstPointer(pl.baseAddress!)
+                            Parallel.chunks(nc, costPerItem: 2 * spatial) { range in
+                                for k in range {
+                                    let off = k * spatial
+                                    (SG[k], SGX[k]) = sumAndCentredDot(G.pointer + off, X.pointer + off, spatial,
+                                                                       hi: MH[k], lo: ML[k])
                                 }
-                                SG[i] = a
-                                SGX[i] = ax
                             }
-                        }
+                        } }
                     }
                 }
             }
             if needW, let weight {
-                // dw_c = Σ_n rstd·(Σg·x − mean·Σg)
+                // dw_c = Σ_n rstd·Σ g·(x − mean)
                 weight.accumulateGrad { dw in
                     for i in 0..<n { for ch in 0..<c {
                         let row = i * groups + ch / cpg, k = i * c + ch
-                        dw[ch] += Float(Double(rstd[row]) * (sumGX[k] - mean[row] * sumG[k]))
+                        dw[ch] += Float(Double(rstd[row]) * sumGXc[k])
                     } }
                 }
             }
@@ -107,39 +109,44 @@ extension Tensor {
             }
             guard needX else { return }
             // dx = rstd·(w·g − A − x̂·B) with A = mean(w·g), B = mean(w·g·x̂) over the group, written
-            // as dx = c1·g + c2·x + c3 per channel.
+            // as dx = c1·g + c2·(x − mean) + c3 per channel.
             var c1 = [Float](repeating: 0, count: nc), c2 = c1, c3 = c1
             let inv = 1.0 / Double(groupSize)
             for row in 0..<rowCount {
                 let i = row / groups, gi = row % groups
-                let mu = mean[row], rs = Double(rstd[row])
+                let rs = Double(rstd[row])
                 var sA = 0.0, sB = 0.0
                 for cc in 0..<cpg {
                     let ch = gi * cpg + cc, k = i * c + ch
                     sA += Double(w[ch]) * sumG[k]
-                    sB += Double(w[ch]) * rs * (sumGX[k] - mu * sumG[k])
+                    sB += Double(w[ch]) * rs * sumGXc[k]
                 }
                 let A = sA * inv, B = sB * inv
                 for cc in 0..<cpg {
                     let ch = gi * cpg + cc, k = i * c + ch
                     c1[k] = Float(rs * Double(w[ch]))
                     c2[k] = Float(-rs * rs * B)
-                    c3[k] = Float(rs * (rs * B * mu - A))
+                    c3[k] = Float(-rs * A)
                 }
             }
             x.accumulateGrad { dx in
                 x.data.withUnsafeBufferPointer { px in
                     c1.withUnsafeBufferPointer { p1 in c2.withUnsafeBufferPointer { p2 in c3.withUnsafeBufferPointer { p3 in
+                    muHi.withUnsafeBufferPointer { ph in muLo.withUnsafeBufferPointer { pl in
                         let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
                         let D = SendablePointer(dx.baseAddress!)
                         let C1 = SendableConstPointer(p1.baseAddress!), C2 = SendableConstPointer(p2.baseAddress!)
                         let C3 = SendableConstPointer(p3.baseAddress!)
+                        let MH = SendableConstPointer(ph.baseAddress!), ML = SendableConstPointer(pl.baseAddress!)
                         Parallel.chunks(nc, costPerItem: spatial) { range in
                             for k in range {
-                                let a = C1[k], bb = C2[k], cst = C3[k], off = k * spatial
-                                for s in 0..<spatial { D[off + s] += a * G[off + s] + bb * X[off + s] + cst }
+                                let a = C1[k], bb = C2[k], cst = C3[k], hi = MH[k], lo = ML[k], off = k * spatial
+                                for s in 0..<spatial {
+                                    D[off + s] += a * G[off + s] + bb * ((X[off + s] - hi) - lo) + cst
+                                }
                             }
                         }
+                    } }
                     } } }
                 }
             }
@@ -251,18 +258,69 @@ extension Tensor {
     }
 }
 
-/// Mean and 1/sqrt(biased variance + eps) of `count` contiguous values, accumulated in Double
-/// with a centred second pass so that large, nearly constant inputs keep their variance.
+/// Mean and 1/sqrt(biased variance + eps) of `count` contiguous values, with a centred second
+/// pass so that large, nearly constant inputs keep their variance. Partial sums run in SIMD8
+/// Float lanes over blocks of 512 values and are gathered in Double, which keeps 256x256 maps
+/// accurate while the loops stay vectorised.
 @inline(__always)
 func rowStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mean: Double, rstd: Float) {
     guard count > 0 else { return (0, 1 / eps.squareRoot()) }
+    let raw = UnsafeRawPointer(p)
+    let vectorEnd = count & ~7
+    let block = 512
     var s = 0.0
-    for i in 0..<count { s += Double(p[i]) }
+    var i = 0
+    while i < vectorEnd {
+        let stop = min(i + block, vectorEnd)
+        var acc = SIMD8<Float>(repeating: 0)
+        while i < stop { acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self); i += 8 }
+        s += Double(acc.sum())
+    }
+    for j in vectorEnd..<count { s += Double(p[j]) }
     let mu = s / Double(count)
+    let (hi, lo) = splitMean(mu)
+    let vhi = SIMD8<Float>(repeating: hi), vlo = SIMD8<Float>(repeating: lo)
     var ss = 0.0
-    for i in 0..<count { let dv = Double(p[i]) - mu; ss += dv * dv }
+    i = 0
+    while i < vectorEnd {
+        let stop = min(i + block, vectorEnd)
+        var acc = SIMD8<Float>(repeating: 0)
+        while i < stop {
+            let dv = (raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - vhi) - vlo
+            acc += dv * dv
+            i += 8
+        }
+        ss += Double(acc.sum())
+    }
+    for j in vectorEnd..<count { let dv = Double(p[j]) - mu; ss += dv * dv }
     let variance = ss / Double(count)
     return (mu, Float(1 / (variance + Double(eps)).squareRoot()))
+}
+
+/// (Σ g, Σ g·((x − hi) − lo)) over `count` contiguous values: SIMD8 Float partials per
+/// 512-value block, summed in Double.
+@inline(__always)
+func sumAndCentredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int,
+                      hi: Float, lo: Float) -> (Double, Double) {
+    let rg = UnsafeRawPointer(g), rx = UnsafeRawPointer(x)
+    let vhi = SIMD8<Float>(repeating: hi), vlo = SIMD8<Float>(repeating: lo)
+    let vectorEnd = count & ~7
+    var sg = 0.0, sgx = 0.0
+    var i = 0
+    while i < vectorEnd {
+        let stop = min(i + 512, vectorEnd)
+        var a = SIMD8<Float>(repeating: 0), ax = SIMD8<Float>(repeating: 0)
+        while i < stop {
+            let gv = rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            a += gv
+            ax += gv * ((rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - vhi) - vlo)
+            i += 8
+        }
+        sg += Double(a.sum())
+        sgx += Double(ax.sum())
+    }
+    for j in vectorEnd..<count { sg += Double(g[j]); sgx += Double(g[j]) * Double((x[j] - hi) - lo) }
+    return (sg, sgx)
 }
 
 /// A Double mean as hi + lo Floats: (x − hi) − lo then keeps the digits that a single Float mean

@@ -68,6 +68,22 @@ struct NormalizationTests {
         expectClose(y.data, expected, rtol: 1e-5, atol: 1e-5)
     }
 
+    @Test func groupNormBackwardIsShiftInvariant() {
+        // Gradients at 300 + j/64 (exact in Float) must equal those at j/64: both x, weight and
+        // bias gradients depend only on the centred values.
+        let offsets: [Float] = (0..<48).map { Float(($0 * 5) % 13) / 64 }
+        let r = Tensor.randn([2, 6, 4], seed: 24).data
+        func grads(_ shift: Float) -> [[Float]] {
+            let x = Tensor(shape: [2, 6, 4], data: offsets.map { $0 + shift }, requiresGrad: true)
+            let w = Tensor(shape: [6], data: [1, 0.5, 2, 1.5, 0.8, 1.2], requiresGrad: true)
+            let b = Tensor(shape: [6], data: [0, 0.1, 0.2, 0.3, 0.4, 0.5], requiresGrad: true)
+            Tensor.groupNorm(x, groups: 3, weight: w, bias: b, eps: 1e-6).backward(seed: r)
+            return [x.gradData!, w.gradData!, b.gradData!]
+        }
+        let (shifted, centred) = (grads(300), grads(0))
+        for i in 0..<3 { expectClose(shifted[i], centred[i], rtol: 1e-4, atol: 1e-3) }
+    }
+
     @Test func groupNormLargeSpatialStaysAccurate() {
         // 2 groups of 2 channels at 128x128 (32768 values each), offset by 50: mean 0, variance 1.
         let x = Tensor.uniform([1, 4, 128, 128], low: 49, high: 51, seed: 15)
