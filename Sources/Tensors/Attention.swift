@@ -217,28 +217,37 @@ extension Tensor {
                 v.data.withUnsafeBufferPointer { pv in
                     probs.withUnsafeMutableBufferPointer { pp in
                         out.withUnsafeMutableBufferPointer { po in
+                            // Three phases so that the row-wise softmax can use both cores while
+                            // the sgemm calls stay outside Parallel.chunks.
                             for h in 0..<bh {
-                                let P = pp.baseAddress! + h * sp
                                 gemm(transA: false, transB: true, m: lq, n: lk, k: d, alpha: alpha,
                                      pq.baseAddress! + h * sq, lda: d, pk.baseAddress! + h * sk, ldb: d,
-                                     beta: 0, P, ldc: lk)
-                                if let maskData {
-                                    maskData.withUnsafeBufferPointer { pm in
-                                        for i in 0..<sp { P[i] += pm[i] }
+                                     beta: 0, pp.baseAddress! + h * sp, ldc: lk)
+                            }
+                            let P = SendablePointer(pp.baseAddress!)
+                            (maskData ?? []).withUnsafeBufferPointer { pm in
+                                // An empty array may still have a base address: test for the mask itself.
+                                let M = maskData == nil ? nil : pm.baseAddress.map { SendableConstPointer($0) }
+                                Parallel.chunks(bh * lq, costPerItem: 10 * lk) { range in
+                                    for r in range {
+                                        let row = P.pointer + r * lk, i = r % lq
+                                        if let M {
+                                            let mrow = M.pointer + i * lk
+                                            for j in 0..<lk { row[j] += mrow[j] }
+                                        }
+                                        if causal {
+                                            let n = min(i + 1, lk)
+                                            softmaxRow(row, row, n)
+                                            for j in n..<lk { row[j] = 0 }
+                                        } else {
+                                            softmaxRow(row, row, lk)
+                                        }
                                     }
                                 }
-                                for i in 0..<lq {
-                                    let row = P + i * lk
-                                    if causal {
-                                        let n = min(i + 1, lk)
-                                        softmaxLine(row, row, n, 1)
-                                        for j in n..<lk { row[j] = 0 }
-                                    } else {
-                                        softmaxLine(row, row, lk, 1)
-                                    }
-                                }
+                            }
+                            for h in 0..<bh {
                                 gemm(transA: false, transB: false, m: lq, n: dv, k: lk,
-                                     P, lda: lk, pv.baseAddress! + h * sv, ldb: dv,
+                                     pp.baseAddress! + h * sp, lda: lk, pv.baseAddress! + h * sv, ldb: dv,
                                      beta: 0, po.baseAddress! + h * so, ldc: dv)
                             }
                         }
@@ -269,11 +278,14 @@ extension Tensor {
                 saved.withUnsafeBufferPointer { pp in
                     ds.withUnsafeMutableBufferPointer { pd in
                         for h in 0..<bh {
-                            let S = pd.baseAddress! + h * sp, P = pp.baseAddress! + h * sp
                             gemm(transA: false, transB: true, m: lq, n: lk, k: dv,
-                                 G + h * so, lda: dv, pv.baseAddress! + h * sv, ldb: dv, beta: 0, S, ldc: lk)
-                            for i in 0..<lq {
-                                let row = S + i * lk, prow = P + i * lk
+                                 G + h * so, lda: dv, pv.baseAddress! + h * sv, ldb: dv,
+                                 beta: 0, pd.baseAddress! + h * sp, ldc: lk)
+                        }
+                        let S = SendablePointer(pd.baseAddress!), P = SendableConstPointer(pp.baseAddress!)
+                        Parallel.chunks(bh * lq, costPerItem: 4 * lk) { range in
+                            for r in range {
+                                let row = S.pointer + r * lk, prow = P.pointer + r * lk
                                 let dot = dotOfRows(UnsafePointer(row), prow, lk)
                                 for j in 0..<lk { row[j] = alpha * prow[j] * (row[j] - dot) }
                             }
