@@ -24,10 +24,12 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         // libjpeg reports errors by longjmp, which Swift cannot host: a small C target owns the setjmp.
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        // glibc allocator thresholds (mallopt is not exported by Swift's Glibc module).
+        .target(name: "CAllocator"),
 
         // MARK: Libraries
         /// Dense Float32 tensors, reverse-mode autodiff and the differentiable ops.
-        .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimizeAlways),
+        .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
         .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "Tensors"], swiftSettings: optimizeAlways),
         /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
@@ -39,7 +41,7 @@ let package = Package(
             "Tensors", "ImageCodecs", "Checkpoints",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "COpenBLAS"], swiftSettings: optimizeAlways),
+        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
 
         // MARK: Tests
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),

@@ -1,6 +1,11 @@
 // The tensor type: dense contiguous row-major Float32 storage, an explicit shape, and the
 // bookkeeping that reverse-mode autodiff needs (parents, a backward closure, an accumulated grad).
 
+import CAllocator
+
+/// Tuned once, on the first op: keeps freed large tensors in the heap for reuse (see allocator_shim.h).
+private let allocatorTuned: Void = vqclip_keep_large_allocations()
+
 /// A dense, contiguous, row-major Float32 tensor (images are NCHW) that can take part in
 /// reverse-mode automatic differentiation.
 ///
@@ -41,6 +46,7 @@ public final class Tensor {
     /// and autodiff is enabled; otherwise the result is a constant and nothing is retained.
     init(shape: [Int], data: [Float], parents: [Tensor],
          backward: @escaping (UnsafeBufferPointer<Float>) -> Void) {
+        _ = allocatorTuned
         self.shape = shape
         self.data = data
         let tracked = Autograd.isEnabled ? parents.filter { $0.requiresGrad } : []
