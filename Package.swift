@@ -45,7 +45,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors"]),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors", "CJPEG"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: []),
     ]
