@@ -32,20 +32,23 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
         .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "Tensors"], swiftSettings: optimizeAlways),
+        /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
+        .target(name: "ShapeWorld", dependencies: ["Tensors", "ImageCodecs"], swiftSettings: optimizeAlways),
         /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "Checkpoints",
+            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
 
         // MARK: Tests
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors"]),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors", "CJPEG"]),
+        .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "Tensors"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: []),
     ]
