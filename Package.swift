@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "VQGAN", targets: ["VQGAN"]),
         .executable(name: "vqclip", targets: ["vqclip"]),
     ],
     dependencies: [
@@ -36,17 +37,22 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
 
+        /// taming-transformers VQGAN: encoder, quantizer, decoder, patch discriminator.
+        .target(name: "VQGAN", dependencies: ["Tensors", "Checkpoints"], swiftSettings: optimizeAlways),
+
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
             "Tensors", "ImageCodecs", "Checkpoints",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
+        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "VQGAN", "COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
 
         // MARK: Tests
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "VQGANTests", dependencies: ["VQGAN", "Tensors", "Checkpoints"],
+                    resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),
         .testTarget(name: "CLITests", dependencies: []),
     ]
 )
