@@ -3,6 +3,7 @@
 // while the networks are built. Loading is strict: every key the network asks for must exist with
 // the right shape, and (``WeightLoader/finish(ignoringPrefixes:)``) every stored key must be used.
 
+import Checkpoints
 import Tensors
 
 /// A table of named tensors that have not been turned into ``Tensor``s yet.
@@ -24,6 +25,13 @@ public struct WeightSource {
     public init(file: String, entries: [String: Entry]) {
         self.file = file
         self.entries = entries
+    }
+
+    /// A source over a checkpoint's state dict; values are converted to Float32 only when a
+    /// network asks for the key.
+    public init(stateDict: StateDict) {
+        self.file = stateDict.source
+        self.entries = stateDict.tensors.mapValues { st in Entry(shape: st.shape, values: { try st.floats() }) }
     }
 
     /// A source over tensors already in memory.

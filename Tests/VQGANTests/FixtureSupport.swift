@@ -3,6 +3,7 @@
 
 import Foundation
 import Testing
+import Checkpoints
 import Tensors
 @testable import VQGAN
 
@@ -13,37 +14,13 @@ enum Fixture {
 
     /// Every tensor of a fixture safetensors file, as shape + Float32 values.
     static func read(_ name: String) throws -> [String: (shape: [Int], values: [Float])] {
-        let data = try Data(contentsOf: url(name))
-        let headerLength = data.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
-        let header = try JSONSerialization.jsonObject(with: data[8..<(8 + headerLength)]) as! [String: Any]
-        let base = 8 + headerLength
-        var out: [String: (shape: [Int], values: [Float])] = [:]
-        for (name, info) in header where name != "__metadata__" {
-            let info = info as! [String: Any]
-            let shape = info["shape"] as! [Int]
-            let offsets = info["data_offsets"] as! [Int]
-            let bytes = data[(base + offsets[0])..<(base + offsets[1])]
-            let values: [Float] = bytes.withUnsafeBytes { raw in
-                switch info["dtype"] as! String {
-                case "F32": return (0..<raw.count / 4).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-                case "F16": return (0..<raw.count / 2).map {
-                    Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
-                case "I64": return (0..<raw.count / 8).map { Float(raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
-                case "U8": return raw.map { Float($0) }
-                default: fatalError("fixture dtype \(info["dtype"]!)")
-                }
-            }
-            out[name] = (shape, values)
-        }
-        return out
+        let dict = try SafeTensors.read(contentsOf: url(name))
+        return try dict.tensors.mapValues { ($0.shape, try $0.floats()) }
     }
 
     /// A weight source over a fixture file.
     static func weights(_ name: String) throws -> WeightSource {
-        let table = try read(name)
-        return WeightSource(file: name, entries: table.mapValues { entry in
-            WeightSource.Entry(shape: entry.shape, values: { entry.values })
-        })
+        WeightSource(stateDict: try SafeTensors.read(contentsOf: url(name)))
     }
 
     /// The named tensor of a fixture file.
