@@ -34,13 +34,17 @@ let package = Package(
         .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "Tensors"], swiftSettings: optimizeAlways),
         /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
         .target(name: "ShapeWorld", dependencies: ["Tensors", "ImageCodecs"], swiftSettings: optimizeAlways),
+        /// Gradient-based optimisers (Adam).
+        .target(name: "Optimizers", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
+        /// The optimisation loop around an image parameterisation: cutouts, resampling, target fitting.
+        .target(name: "Generation", dependencies: ["Tensors", "Optimizers"], swiftSettings: optimizeAlways),
         /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld",
+            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld", "Generation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
@@ -49,6 +53,8 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors", "CJPEG"]),
         .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "Tensors"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: []),
     ]
