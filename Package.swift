@@ -56,6 +56,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: []),
+        // Runs the built `vqclip` binary; depending on the executable makes SwiftPM build it first.
+        .testTarget(name: "CLITests", dependencies: ["vqclip", "ImageCodecs"]),
     ]
 )

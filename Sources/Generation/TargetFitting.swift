@@ -6,7 +6,7 @@ import Optimizers
 import Tensors
 
 /// Settings of a target-fitting run.
-public struct FittingConfiguration: Sendable {
+public struct FittingConfiguration {
     public var width: Int
     public var height: Int
     /// Number of Adam updates.
@@ -23,6 +23,8 @@ public struct FittingConfiguration: Sendable {
     public var snapshotEvery: Int = 0
     /// Seeds the latent initialisation and the cutout positions.
     public var seed: UInt64
+    /// An image [1, 3, H, W] in [0, 1] (any size) to start from instead of seeded noise.
+    public var initialImage: Tensor?
 
     public init(width: Int, height: Int, steps: Int, seed: UInt64) {
         self.width = width
@@ -57,7 +59,8 @@ public enum TargetFitting {
                            onEvent: (FittingEvent) throws -> Void) rethrows -> FittingResult {
         precondition(target.shape == [1, 3, c.height, c.width], "target shape \(target.shape) does not match \(c.width)x\(c.height)")
         precondition(c.steps >= 0 && c.cutouts > 0 && c.cutSize > 0, "bad fitting configuration")
-        let image = LatentImage(width: c.width, height: c.height, factor: c.latentFactor, seed: c.seed)
+        let image = c.initialImage.map { LatentImage(width: c.width, height: c.height, factor: c.latentFactor, initial: $0) }
+            ?? LatentImage(width: c.width, height: c.height, factor: c.latentFactor, seed: c.seed)
         let adam = Adam(parameters: [image.latent], learningRate: c.learningRate)
         // A separate stream for cutouts, so that changing their number leaves the initial latent alone.
         var rng = SeededGenerator(seed: c.seed &+ 0x632B_E59B_D9B4_E019)

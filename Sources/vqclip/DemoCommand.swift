@@ -42,6 +42,9 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .long, help: "Random seed (latent initialisation and cutouts). Default: a random seed, printed and recorded.")
     var seed: UInt64?
 
+    @Option(name: .customLong("init-image"), help: ArgumentHelp("Start from this PNG or JPEG instead of seeded noise.", valueName: "file"))
+    var initImage: String?
+
     @Option(name: .long, help: "Adam learning rate.")
     var lr: Float = 0.1
 
@@ -61,6 +64,8 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let seed = self.seed ?? UInt64.random(in: 0..<(1 << 32))
         let parsed = try CaptionParser.parse(prompt)
+        // Inputs are read before anything is written, so a bad input leaves DIR untouched.
+        let initial = try initImage.map { try ImageIO.read(contentsOf: URL(fileURLWithPath: $0)).tensor() }
         let directory = URL(fileURLWithPath: output)
         try Outputs.prepareDirectory(directory)
         let resultURL = Outputs.resultURL(in: directory, prompt: prompt, seed: seed)
@@ -71,6 +76,7 @@ struct DemoCommand: ParsableCommand {
         config.cutouts = cutouts
         config.cutSize = max(16, size / 4)
         config.snapshotEvery = saveEvery
+        config.initialImage = initial
 
         let reporter = Reporter(command: "demo", json: reporting.json)
         defer { reporter.endBar() }
@@ -80,6 +86,7 @@ struct DemoCommand: ParsableCommand {
             ("cutouts", .int(cutouts)), ("save_every", .int(saveEvery)), ("output", .string(resultURL.path)),
         ]
         if saveEvery > 0 { settings.append(("frames", .string(framesDirectory.path))) }
+        if let initImage { settings.append(("init_image", .string(initImage))) }
         if !parsed.ignoredWords.isEmpty { settings.append(("ignored_words", .array(parsed.ignoredWords.map { .string($0) }))) }
         var summary = "demo: \"\(parsed.spec.caption)\", seed \(seed), \(size)x\(size), \(steps) steps"
         if !parsed.ignoredWords.isEmpty { summary += "\nvqclip: note: ignoring unknown words: " + parsed.ignoredWords.joined(separator: ", ") }
@@ -88,7 +95,7 @@ struct DemoCommand: ParsableCommand {
         let metadata = Outputs.metadata([
             ("prompt", prompt), ("scene", parsed.spec.caption), ("seed", String(seed)), ("steps", String(steps)),
             ("size", "\(size)x\(size)"), ("lr", "\(lr)"), ("cutouts", String(cutouts)), ("command", "demo"),
-        ])
+        ] + (initImage.map { [("init_image", $0)] } ?? []))
         let target = ShapeRasterizer.render(Scene(spec: parsed.spec), width: size, height: size)
         if saveEvery > 0 {
             do { try FileManager.default.createDirectory(at: framesDirectory, withIntermediateDirectories: true) } catch {

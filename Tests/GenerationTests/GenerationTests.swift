@@ -99,6 +99,18 @@ struct CutoutTests {
         }
     }
 
+    @Test func latentImageFromAnInitialImage() {
+        // A flat colour survives the trip through the latent grid (sigmoid of logit, up to clamping).
+        let plane = [Float](repeating: 0.25, count: 40 * 30)
+        let initial = Tensor(shape: [1, 3, 30, 40], data: plane + plane.map { _ in 0.5 } + plane.map { _ in 0.995 })
+        let image = LatentImage(width: 16, height: 12, factor: 4, initial: initial)
+        #expect(image.latent.shape == [1, 3, 3, 4] && image.latent.requiresGrad)
+        let decoded = image.decode()
+        expectClose(Array(decoded.data[0..<192]), [Float](repeating: 0.25, count: 192), tolerance: 1e-4)
+        expectClose(Array(decoded.data[192..<384]), [Float](repeating: 0.5, count: 192), tolerance: 1e-4)
+        expectClose(Array(decoded.data[384..<576]), [Float](repeating: 0.99, count: 192), tolerance: 1e-4)
+    }
+
     @Test func latentImageGradient() {
         let image = LatentImage(width: 12, height: 8, factor: 4, seed: 1)
         #expect(image.latent.shape == [1, 3, 2, 3])
