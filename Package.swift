@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "VQGAN", targets: ["VQGAN"]),
+        .library(name: "CLIP", targets: ["CLIP"]),
         .executable(name: "vqclip", targets: ["vqclip"]),
     ],
     dependencies: [
@@ -22,6 +24,7 @@ let package = Package(
         // MARK: C boundary
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libjpeg reports errors by longjmp, which Swift cannot host: a small C target owns the setjmp.
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         // glibc allocator thresholds (mallopt is not exported by Swift's Glibc module).
@@ -41,13 +44,22 @@ let package = Package(
         /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
+        /// OpenAI CLIP: tokenizer, vision and text transformers, checkpoint loading, preprocessing.
+        .target(name: "CLIP", dependencies: ["Tensors", "Checkpoints", "CZlib"],
+                resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/html5-entities.txt"),
+                            .copy("Resources/LICENSE-CLIP-vocab")],
+                swiftSettings: optimizeAlways),
+
+        /// taming-transformers VQGAN: encoder, quantizer, decoder, patch discriminator.
+        .target(name: "VQGAN", dependencies: ["Tensors", "Checkpoints"], swiftSettings: optimizeAlways),
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld", "Generation",
+            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
+        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "VQGAN", "CLIP", "COpenBLAS", "CAllocator"],
+                          swiftSettings: optimizeAlways),
 
         // MARK: Tests
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
@@ -56,6 +68,10 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors"]),
         .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "VQGANTests", dependencies: ["VQGAN", "Tensors", "Checkpoints"],
+                    resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")],
+                    swiftSettings: optimizeAlways),
         // Runs the built `vqclip` binary; depending on the executable makes SwiftPM build it first.
         .testTarget(name: "CLITests", dependencies: ["vqclip", "ImageCodecs"]),
     ]

@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import Checkpoints
+
+/// A fresh directory under the system temporary directory.
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vqclip-ckpt-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Writes raw bytes to a temporary file and returns its URL.
+func writeTemporary(_ bytes: [UInt8], name: String = "input.bin") throws -> URL {
+    let url = try temporaryDirectory().appendingPathComponent(name)
+    try Data(bytes).write(to: url)
+    return url
+}
+
+/// Builds a safetensors file image from a header JSON string and a data section.
+func safetensorsImage(header: String, data: [UInt8]) -> [UInt8] {
+    let h = Array(header.utf8)
+    var out: [UInt8] = []
+    var n = UInt64(h.count)
+    for _ in 0 ..< 8 { out.append(UInt8(n & 0xFF)); n >>= 8 }
+    return out + h + data
+}
+
+/// Expects `body` to throw a CheckpointError whose text names `file` and contains `fragment`.
+func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: () throws -> Void,
+                           sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        try body()
+        Issue.record("expected a CheckpointError", sourceLocation: sourceLocation)
+    } catch let error as CheckpointError {
+        #expect(error.description.hasPrefix(file.path), "\(error)", sourceLocation: sourceLocation)
+        #expect(!error.description.contains("\n"), sourceLocation: sourceLocation)
+        if !fragment.isEmpty {
+            #expect(error.description.contains(fragment), "\(error)", sourceLocation: sourceLocation)
+        }
+    } catch {
+        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct SafeTensorsTests {
+    @Test func writeThenReadRoundTrips() throws {
+        let url = try temporaryDirectory().appendingPathComponent("model.safetensors")
+        let a: [Float] = [1, -2.5, 3.25, .infinity, -0.0, .leastNonzeroMagnitude]
+        let b: [Float] = [7]
+        try SafeTensors.write([("layer.weight", [2, 3], a), ("scale", [], b), ("empty", [0, 4], [])],
+                              metadata: ["format": "pt", "note": "a \"quoted\" value"], to: url)
+        let sd = try SafeTensors.read(contentsOf: url)
+        #expect(sd.format == .safetensors)
+        #expect(sd.names == ["layer.weight", "scale", "empty"])
+        #expect(sd.metadata == ["format": "pt", "note": "a \"quoted\" value"])
+        let w = try sd.tensor("layer.weight")
+        #expect(w.shape == [2, 3] && w.dtype == .float32)
+        #expect(try w.floats().map(\.bitPattern) == a.map(\.bitPattern))
+        #expect(try sd.tensor("scale").floats() == [7])
+        #expect(try sd.tensor("empty").count == 0)
+        // Auto-detection reaches the same reader.
+        #expect(try loadStateDict(contentsOf: url).names == sd.names)
+        // Header is padded so the data starts 8-byte aligned.
+        let bytes = try [UInt8](Data(contentsOf: url))
+        let headerLength = bytes[0 ..< 8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        #expect((8 + headerLength) % 8 == 0)
+        // No temporary file left behind.
+        let siblings = try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)
+        #expect(siblings == ["model.safetensors"])
+    }
+
+    @Test func writeRejectsMismatchedShapeAndLeavesNoFile() throws {
+        let url = try temporaryDirectory().appendingPathComponent("bad.safetensors")
+        expectCheckpointError(url, contains: "shape") {
+            try SafeTensors.write([("x", [2, 2], [1, 2, 3])], metadata: [:], to: url)
+        }
+        expectCheckpointError(url, contains: "duplicate") {
+            try SafeTensors.write([("x", [1], [1]), ("x", [1], [2])], metadata: [:], to: url)
+        }
+        #expect(!FileManager.default.fileExists(atPath: url.path))
+    }
+
+    @Test func readsHalfBFloatAndInt64() throws {
+        // f16: 1.0 = 0x3C00, -2.0 = 0xC000, smallest subnormal 0x0001 = 2^-24, inf 0x7C00
+        // bf16: 1.0 = 0x3F80, -3.0 = 0xC040; i64: -5, 2^40
+        var data: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x01, 0x00, 0x00, 0x7C]
+        data += [0x80, 0x3F, 0x40, 0xC0]
+        for v in [Int64(-5), Int64(1) << 40] { withUnsafeBytes(of: v.littleEndian) { data += $0 } }
+        let header = #"{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]},"i":{"dtype":"I64","shape":[2],"data_offsets":[12,28]}}"#
+        let url = try writeTemporary(safetensorsImage(header: header, data: data))
+        let sd = try SafeTensors.read(contentsOf: url)
+        #expect(try sd.tensor("h").floats() == [1, -2, Float(sign: .plus, exponent: -24, significand: 1), .infinity])
+        #expect(try sd.tensor("b").floats() == [1, -3])
+        #expect(try sd.tensor("i").int64s() == [-5, 1 << 40])
+        #expect(try sd.tensor("i").floats() == [-5, Float(1 << 40)])
+        expectCheckpointError(url, contains: "not an integer") { _ = try sd.tensor("h").int64s() }
+        expectCheckpointError(url, contains: "missing tensor 'nope'") { _ = try sd.tensor("nope") }
+    }
+
+    @Test func halfConversionIsExactForAllValues() {
+        for bits in 0 ... UInt16.max {
+            let expected = Float(Float16(bitPattern: bits))
+            let got = halfToFloat(bits)
+            if expected.isNaN {
+                #expect(got.isNaN)
+            } else if got.bitPattern != expected.bitPattern {
+                Issue.record("half \(bits): \(got) != \(expected)")
+                return
+            }
+        }
+    }
+
+    @Test func rejectsMalformedHeaders() throws {
+        let good = #"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
+        let cases: [(String, [UInt8], String)] = [
+            (#"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "needs 12 bytes"),
+            (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, [UInt8](repeating: 0, count: 8), "outside"),
+            (#"{"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "overflows"),
+            (#"{"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "invalid shape"),
+            (#"{"x":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "unsupported dtype"),
+            (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, [UInt8](repeating: 0, count: 8), "overlaps"),
+            (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "duplicate"),
+            (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]"#, [UInt8](repeating: 0, count: 8), "invalid JSON"),
+            (#"{"__metadata__":{"a":1}}"#, [], "not a string"),
+            (String(repeating: "[", count: 100), [], "invalid JSON"),
+        ]
+        for (header, data, fragment) in cases {
+            let url = try writeTemporary(safetensorsImage(header: header, data: data), name: "m.safetensors")
+            expectCheckpointError(url, contains: fragment) { _ = try SafeTensors.read(contentsOf: url) }
+        }
+        // A header length larger than the file.
+        var image = safetensorsImage(header: good, data: [UInt8](repeating: 0, count: 8))
+        image[0] = 0xFF; image[1] = 0xFF
+        let url = try writeTemporary(image, name: "big.safetensors")
+        expectCheckpointError(url, contains: "truncated") { _ = try SafeTensors.read(contentsOf: url) }
+        // Truncated data section.
+        let short = try writeTemporary(Array(safetensorsImage(header: good, data: [0, 0, 0, 0, 0, 0, 0, 0]).dropLast(3)), name: "short.safetensors")
+        expectCheckpointError(short, contains: "outside") { _ = try SafeTensors.read(contentsOf: short) }
+    }
+
+    @Test func missingAndEmptyFilesAreErrors() throws {
+        let dir = try temporaryDirectory()
+        let missing = dir.appendingPathComponent("absent.safetensors")
+        expectCheckpointError(missing, contains: "cannot open") { _ = try loadStateDict(contentsOf: missing) }
+        let empty = try writeTemporary([], name: "empty.ckpt")
+        expectCheckpointError(empty, contains: "empty") { _ = try loadStateDict(contentsOf: empty) }
+        let junk = try writeTemporary(Array("hello world, not a checkpoint".utf8), name: "junk.ckpt")
+        expectCheckpointError(junk, contains: "magic") { _ = try loadStateDict(contentsOf: junk) }
+        expectCheckpointError(dir, contains: "not a regular file") { _ = try loadStateDict(contentsOf: dir) }
+    }
+}
