@@ -37,6 +37,10 @@ let package = Package(
         .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "Tensors"], swiftSettings: optimizeAlways),
         /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
         .target(name: "ShapeWorld", dependencies: ["Tensors", "ImageCodecs"], swiftSettings: optimizeAlways),
+        /// Gradient-based optimisers (Adam).
+        .target(name: "Optimizers", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
+        /// The optimisation loop around an image parameterisation: cutouts, resampling, target fitting.
+        .target(name: "Generation", dependencies: ["Tensors", "Optimizers"], swiftSettings: optimizeAlways),
         /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
@@ -51,7 +55,7 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld", "VQGAN", "CLIP",
+            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "VQGAN", "CLIP", "COpenBLAS", "CAllocator"],
@@ -61,11 +65,14 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors", "CJPEG"]),
         .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "Tensors"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "VQGANTests", dependencies: ["VQGAN", "Tensors", "Checkpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")],
                     swiftSettings: optimizeAlways),
-        .testTarget(name: "CLITests", dependencies: []),
+        // Runs the built `vqclip` binary; depending on the executable makes SwiftPM build it first.
+        .testTarget(name: "CLITests", dependencies: ["vqclip", "ImageCodecs"]),
     ]
 )

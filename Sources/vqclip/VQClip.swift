@@ -16,6 +16,7 @@ struct VQClip: ParsableCommand {
             """,
         version: vqclipVersion,
         subcommands: [
+            DemoCommand.self,
             ShapesCommand.self,
             // MARK: subcommands wired in by merges
             // InspectCommand.self — add here once Sources/vqclip/InspectCommand.swift is merged.
