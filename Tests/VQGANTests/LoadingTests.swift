@@ -137,3 +137,50 @@ enum SafeTensorsMetadata {
         return (header["__metadata__"] as! [String: String])["config"]!
     }
 }
+
+/// The real-format Lightning `.ckpt` + taming `model.yaml` pair written by the fixture script
+/// (tiny config, same weights as tiny_weights.safetensors, plus loss.* tensors).
+@Suite struct CheckpointPairTests {
+    @Test func lightningCheckpointAndYamlLoadAndDecode() throws {
+        let model = try VQModel.load(checkpoint: Fixture.url("tiny.ckpt"), config: Fixture.url("tiny.yaml"))
+        #expect(model.config.ddconfig == ParityCase.tiny.config.ddconfig)
+        #expect(model.config.nEmbed == 16 && model.config.embedDim == 4)
+        #expect(model.discriminator == nil)
+        let io = try Fixture.read("tiny_io.safetensors")
+        let (decoded, indices) = Autograd.withoutGrad { () -> (Tensor, [Int]) in
+            let q = model.quantize(model.encode(Fixture.tensor(io, "x")))
+            return (model.decode(q.quantized), q.indices)
+        }
+        #expect(indices == io["indices"]!.values.map { Int($0) })
+        let err = expectClose(decoded, Fixture.tensor(io, "decoded"), tolerance: 1e-4, "ckpt decode(encode(x))")
+        print("VQGAN parity tiny.ckpt encode+quantize+decode: \(err)")
+    }
+
+    @Test func lightningCheckpointLoadsTheDiscriminatorWhenAsked() throws {
+        let model = try VQModel.load(checkpoint: Fixture.url("tiny.ckpt"), config: Fixture.url("tiny.yaml"),
+                                     withDiscriminator: true, requiresGrad: true)
+        let disc = try #require(model.discriminator)
+        #expect(disc.config == DiscriminatorConfig(inChannels: 3, ndf: 8, nLayers: 2, useActNorm: false))
+        #expect(disc.layers.count == 4)
+        #expect(model.parameters.allSatisfy { $0.tensor.requiresGrad })
+        let out = disc(Tensor.randn([1, 3, 16, 16], seed: 1))
+        #expect(out.shape == [1, 1, 2, 2])
+    }
+
+    @Test func safetensorsWithJsonConfigLoads() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqgan-json-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let configURL = dir.appendingPathComponent("model.json")
+        try ParityCase.tiny.config.jsonData().write(to: configURL)
+        let model = try VQModel.load(checkpoint: Fixture.url("tiny_weights.safetensors"), config: configURL)
+        #expect(model.parameters.count == 151)
+        // A config that disagrees with the weights names the offending key.
+        var wrong = ParityCase.tiny.config
+        wrong.nEmbed = 32
+        try wrong.jsonData().write(to: configURL)
+        #expect {
+            _ = try VQModel.load(checkpoint: Fixture.url("tiny_weights.safetensors"), config: configURL)
+        } throws: { String(describing: $0).contains("quantize.embedding.weight has shape [16, 4], expected [32, 4]") }
+    }
+}
