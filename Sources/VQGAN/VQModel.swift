@@ -2,6 +2,8 @@
 // post_quant_conv → decoder for codes to images, plus the loss' patch discriminator when asked for.
 // Parameters are looked up under the checkpoint's own names (`encoder.down.0.block.1.norm1.weight`).
 
+import Checkpoints
+import Foundation
 import Tensors
 
 /// A VQGAN first-stage model.
@@ -58,6 +60,41 @@ public final class VQModel {
         postQuantConv = try Conv2d(root.scope("post_quant_conv"), in: config.embedDim, out: d.zChannels, kernel: 1)
         try weights.finish(ignoringPrefixes: withDiscriminator ? ["loss.perceptual_loss."] : ["loss."])
         parameters = weights.parameters
+    }
+
+    /// Loads a checkpoint (`.ckpt` Lightning/torch file or vqclip's `.safetensors`) with its
+    /// config: taming's `model.yaml` (`.yaml`/`.yml`, Net2Net first stages included: their
+    /// `first_stage_model.` prefix is applied) or vqclip's JSON config (any other extension).
+    /// The discriminator's width, input channels and norm (ActNorm vs BatchNorm) are read from
+    /// the checkpoint's `loss.discriminator.main.*` tensors, since taming's yaml usually omits them.
+    public static func load(checkpoint: URL, config configURL: URL, withDiscriminator: Bool = false,
+                            requiresGrad: Bool = false) throws -> VQModel {
+        var config: VQGANConfig
+        var prefix = ""
+        let ext = configURL.pathExtension.lowercased()
+        if ext == "yaml" || ext == "yml" {
+            let taming = try TamingConfig.load(contentsOf: configURL)
+            config = try VQGANConfig(taming: taming, file: configURL.path)
+            prefix = taming.stateDictPrefix
+        } else {
+            let data: Data
+            do { data = try Data(contentsOf: configURL) } catch {
+                throw VQGANError("\(configURL.path): cannot read config: \(error.localizedDescription)")
+            }
+            config = try VQGANConfig(json: data, file: configURL.path)
+        }
+        let stateDict = try loadStateDict(contentsOf: checkpoint)
+        if withDiscriminator, var disc = config.discriminator {
+            let first = prefix + "loss.discriminator.main.0.weight"
+            if let shape = stateDict.tensors[first]?.shape, shape.count == 4 {
+                disc.ndf = shape[0]
+                disc.inChannels = shape[1]
+            }
+            disc.useActNorm = stateDict.tensors[prefix + "loss.discriminator.main.3.loc"] != nil
+            config.discriminator = disc
+        }
+        let loader = WeightLoader(source: WeightSource(stateDict: stateDict), prefix: prefix, requiresGrad: requiresGrad)
+        return try VQModel(config: config, weights: loader, withDiscriminator: withDiscriminator)
     }
 
     /// Image [N, in_channels, H, W] in [−1, 1] → continuous latent [N, embed_dim, H/f, W/f]
