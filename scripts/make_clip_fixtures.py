@@ -172,6 +172,86 @@ def make_entities():
 
 
 # --------------------------------------------------------------------------------------------
+# Model
+
+SMALL = dict(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=8,
+             context_length=77, vocab_size=320, transformer_width=128, transformer_heads=2,
+             transformer_layers=1)
+B32 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
+           context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
+           transformer_layers=12)
+
+
+def build_reference(cfg, seed):
+    """clip.model.CLIP with its own initialisation, plus noise on every vector parameter (so that
+    biases and LayerNorm affines are not all zeros and ones), rounded to float16 and back."""
+    import torch
+    from clip.model import CLIP
+    torch.manual_seed(seed)
+    model = CLIP(**cfg).float().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim <= 1 and name != "logit_scale":
+                p.add_(0.1 * torch.randn_like(p))
+            p.copy_(p.half().float())
+    return model
+
+
+def make_model(small, outdir):
+    import torch
+    from safetensors.torch import save_file
+    cfg = SMALL if small else B32
+    torch.manual_seed(0)
+    model = build_reference(cfg, seed=1)
+    res, ctx, vocab = cfg["image_resolution"], cfg["context_length"], cfg["vocab_size"]
+    n_images, n_texts = 3, 2
+
+    # Images in CLIP's normalised range, as encode_image receives them.
+    images = torch.randn(n_images, 3, res, res) * 0.8
+    if small:
+        # Synthetic ids: the end token must be the largest id (the text tower takes its argmax).
+        lengths = [7, 12]
+        tokens = torch.zeros(n_texts, ctx, dtype=torch.long)
+        for i, n in enumerate(lengths):
+            tokens[i, 0] = vocab - 2
+            tokens[i, 1:n - 1] = torch.randint(1, vocab - 2, (n - 2,))
+            tokens[i, n - 1] = vocab - 1
+    else:
+        import clip
+        tokens = clip.tokenize(["a photo of a cat", "an oil painting of a lighthouse at dusk"])
+
+    x = images.clone().requires_grad_(True)
+    image_features = model.encode_image(x)
+    with torch.no_grad():
+        text_features = model.encode_text(tokens)
+    weights = torch.randn(n_images, n_texts)
+    cos = (image_features / image_features.norm(dim=-1, keepdim=True)) @ \
+          (text_features / text_features.norm(dim=-1, keepdim=True)).t()
+    loss = (cos * weights).sum()
+    loss.backward()
+
+    os.makedirs(outdir, exist_ok=True)
+    sd = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+    meta = {k: str(v) for k, v in cfg.items()}
+    save_file(sd, os.path.join(outdir, "clip-small-openai.safetensors" if small else "clip-b32-openai.safetensors"),
+              metadata=meta)
+    ref = {
+        "images": images,
+        "tokens": tokens.float(),
+        "image_features": image_features.detach(),
+        "text_features": text_features,
+        "cosine_weights": weights,
+        "cosine": cos.detach(),
+        "grad_images": x.grad,
+    }
+    save_file({k: v.contiguous() for k, v in ref.items()},
+              os.path.join(outdir, "clip-small-reference.safetensors" if small else "clip-b32-reference.safetensors"),
+              metadata={"loss": "sum(cosine * cosine_weights)"})
+    for f in sorted(os.listdir(outdir)):
+        print(os.path.join(outdir, f), os.path.getsize(os.path.join(outdir, f)))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
