@@ -8,6 +8,7 @@ with ftfy, run on Debian's python3-torch:
     pip install --target /tmp/pydeps regex
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py tokens
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py entities
+    PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py preprocess
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py small
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py b32 /tmp/clip-b32-fixture
 
@@ -15,6 +16,7 @@ Subcommands:
   tokens    tokenizer.json: token ids of a few hundred varied strings.
   entities  Sources/CLIP/Resources/html5-entities.txt: the HTML5 named character references
             (the table of the HTML standard, as Python's html.entities.html5 carries it).
+  preprocess clip-preprocess.safetensors: images through clip's _transform (PIL resize, crop).
   small     a small random-weight CLIP: weights (float16 safetensors, OpenAI names), images,
             tokens, image/text features and d(cosine similarity)/d(image), in f32 from the
             fp16-rounded weights.
@@ -252,6 +254,32 @@ def make_model(small, outdir):
 
 
 # --------------------------------------------------------------------------------------------
+# Preprocessing (clip.clip._transform: PIL bicubic resize of the short side, centre crop, normalise)
+
+
+def make_preprocess():
+    import numpy as np
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+    from clip.clip import _transform
+    rng = np.random.default_rng(7)
+    out = {}
+    # (width, height, size): downscale (antialiased), upscale, crop only, portrait downscale.
+    for i, (w, h, size) in enumerate([(61, 47, 24), (13, 17, 24), (40, 24, 24), (30, 90, 16)]):
+        # Smooth gradients plus noise, so that both the filter taps and the rounding matter.
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([xx * 255 / max(w - 1, 1), yy * 255 / max(h - 1, 1), (xx + yy) % 64 * 4], axis=-1)
+        pixels = np.clip(base + rng.normal(0, 40, size=(h, w, 3)), 0, 255).astype(np.uint8)
+        result = _transform(size)(Image.fromarray(pixels, "RGB"))
+        out[f"input{i}"] = torch.from_numpy(pixels.astype(np.float32))
+        out[f"output{i}"] = result.unsqueeze(0).contiguous()
+    path = os.path.join(FIXTURES, "clip-preprocess.safetensors")
+    save_file(out, path)
+    print(path, os.path.getsize(path))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
@@ -263,6 +291,8 @@ def main():
         make_tokens()
     elif cmd == "entities":
         make_entities()
+    elif cmd == "preprocess":
+        make_preprocess()
     elif cmd == "small":
         make_model(small=True, outdir=FIXTURES)
     elif cmd == "b32":
