@@ -135,10 +135,10 @@ public func loadStateDict(contentsOf url: URL) throws -> StateDict {
 func loadStateDict(source: ByteSource, file: String) throws -> StateDict {
     let bytes = source.bytes
     if bytes.count >= 4, bytes[0] == 0x50, bytes[1] == 0x4B, bytes[2] == 0x03 || bytes[2] == 0x05 {
-        throw FormatError("torch zip archives are not supported yet")
+        return try TorchZip.load(source: source, file: file)
     }
     if bytes.count >= 2, bytes[0] == 0x80, bytes[1] <= 5 {
-        throw FormatError("legacy torch.save streams are not supported yet")
+        return try TorchLegacy.load(source: source, file: file)
     }
     if SafeTensors.looksLike(bytes) {
         return try SafeTensors.parse(source: source, file: file)
