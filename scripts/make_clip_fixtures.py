@@ -17,7 +17,8 @@ Subcommands:
   entities  Sources/CLIP/Resources/html5-entities.txt: the HTML5 named character references
             (the table of the HTML standard, as Python's html.entities.html5 carries it).
   preprocess clip-preprocess.safetensors: images through clip's _transform (PIL resize, crop).
-  small     a small random-weight CLIP: weights (float16 safetensors, OpenAI names), images,
+  small     a small random-weight CLIP: weights (float16 safetensors, OpenAI names; and the same
+            model as a TorchScript archive like OpenAI's .pt files), images,
             tokens, image/text features and d(cosine similarity)/d(image), in f32 from the
             fp16-rounded weights.
   b32       the same at ViT-B/32 shapes into a directory outside the repository (too large).
@@ -199,6 +200,31 @@ def build_reference(cfg, seed):
     return model
 
 
+def save_torchscript(model, cfg, image, text, path):
+    """The model as OpenAI publishes it: a TorchScript archive with the root's three scalar
+    buffers and the fp16/fp32 mix of clip.model.convert_weights (traced in f32: tracing fp16 on
+    the CPU is not possible, so the same parameters are cast afterwards)."""
+    import torch
+    for name, value in (("input_resolution", cfg["image_resolution"]), ("context_length", cfg["context_length"]),
+                        ("vocab_size", cfg["vocab_size"])):
+        if hasattr(model, name):
+            delattr(model, name)
+        model.register_buffer(name, torch.tensor(value))
+    traced = torch.jit.trace_module(model, {"forward": (image, text), "encode_image": (image,), "encode_text": (text,)})
+
+    def half_in_release(name):
+        leaf = name.split(".")[-1]
+        if leaf in ("in_proj_weight", "in_proj_bias", "text_projection", "proj"):
+            return True
+        return any(part in name for part in ("conv1.", "out_proj.", "c_fc.", "c_proj."))
+
+    with torch.no_grad():
+        for name, p in traced.named_parameters():
+            if half_in_release(name):
+                p.data = p.data.half()
+    traced.save(path)
+
+
 def make_model(small, outdir):
     import torch
     from safetensors.torch import save_file
@@ -249,6 +275,8 @@ def make_model(small, outdir):
     save_file({k: v.contiguous() for k, v in ref.items()},
               os.path.join(outdir, "clip-small-reference.safetensors" if small else "clip-b32-reference.safetensors"),
               metadata={"loss": "sum(cosine * cosine_weights)"})
+    if small:
+        save_torchscript(model, cfg, images[:1], tokens[:1], os.path.join(outdir, "clip-small.pt"))
     for f in sorted(os.listdir(outdir)):
         print(os.path.join(outdir, f), os.path.getsize(os.path.join(outdir, f)))
 

@@ -68,6 +68,15 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
         #expect(err.grad < 1e-4, "image gradient relative error \(err.grad)")
     }
 
+    /// The same model as a TorchScript archive like OpenAI's released `.pt` files (fp16/fp32 mix,
+    /// the root's input_resolution/context_length/vocab_size buffers).
+    @Test func torchScriptArchive() throws {
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small.pt"))
+        #expect(model.configuration.visionLayers == 2 && model.configuration.vocabSize == 320)
+        let err = try runParity(model: model, reference: Reference(Self.referenceURL))
+        #expect(err.image < 1e-4 && err.text < 1e-4 && err.grad < 1e-4, "\(err)")
+    }
+
     /// The same weights renamed to Hugging Face's layout (split q/k/v, transposed projections,
     /// position_ids buffers) in a folder with model.safetensors.
     @Test func huggingFaceFolder() throws {
