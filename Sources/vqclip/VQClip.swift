@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import Checkpoints
 import ImageCodecs
 
 @main
@@ -18,8 +19,7 @@ struct VQClip: ParsableCommand {
         subcommands: [
             DemoCommand.self,
             ShapesCommand.self,
-            // MARK: subcommands wired in by merges
-            // InspectCommand.self — add here once Sources/vqclip/InspectCommand.swift is merged.
+            InspectCommand.self,
         ]
     )
 
@@ -68,6 +68,7 @@ struct Failure {
 protocol UserInputError: Error, CustomStringConvertible {}
 
 extension ImageIOError: UserInputError {}
+extension CheckpointError: UserInputError {}
 
 /// A user error (bad file, bad value) found while running.
 struct BadInput: UserInputError {
