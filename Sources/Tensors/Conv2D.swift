@@ -110,6 +110,19 @@ private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float
     }
 }
 
+/// The column matrix of a tile and its row stride. For a 1x1, stride-1, unpadded convolution of
+/// one image the input planes already are the columns; otherwise they are built into `scratch`.
+@inline(__always)
+private func columns(_ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                     _ tile: ConvTile) -> (UnsafePointer<Float>, Int) {
+    let rows = globalRows(tile, g)
+    if g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 && tile.images == 1 {
+        return (x + tile.n0 * g.cin * g.planeOut + tile.oh0 * g.wo, g.planeOut)
+    }
+    im2col(x, scratch, g, rows: rows)
+    return (UnsafePointer(scratch), rows.count * g.wo)
+}
+
 /// The adjoint of ``im2col``: dx[n, ci, ih, iw] += dcol[k, t] for every column entry that read it.
 /// Work is split by input channel, so no two workers touch the same plane.
 private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>) {
@@ -222,15 +235,15 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                 while let index = queue.claim() {
                     let tile = tiles[index]
                     let rows = globalRows(tile, g), n = rows.count * g.wo
-                    im2col(X.pointer, C, g, rows: rows)
+                    let (cols, ldc) = columns(X.pointer, C, g, tile)
                     // y [Cout, T] = W [Cout, K] · col [K, T]
                     let planes = O.pointer + tile.n0 * g.cout * P
                     if tile.images == 1 {
                         gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             C, ldb: n, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
+                             cols, ldb: ldc, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
                     } else {
                         gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             C, ldb: n, beta: 0, B, ldc: n)
+                             cols, ldb: ldc, beta: 0, B, ldc: n)
                         copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
                                  accumulate: accumulate)
                     }
@@ -258,7 +271,7 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                     while let index = queue.claim() {
                         let tile = tiles[index]
                         let rows = globalRows(tile, g), n = rows.count * g.wo
-                        im2col(X.pointer, C, g, rows: rows)
+                        let (cols, ldc) = columns(X.pointer, C, g, tile)
                         let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
                         let (a, lda): (UnsafeMutablePointer<Float>, Int)
                         if tile.images == 1 {
@@ -268,7 +281,7 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                             (a, lda) = (B, n)
                         }
                         gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
-                             C, ldb: n, beta: 1, S.pointer + slot * size, ldc: g.k)
+                             cols, ldb: ldc, beta: 1, S.pointer + slot * size, ldc: g.k)
                     }
                 }
             }
