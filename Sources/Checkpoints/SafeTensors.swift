@@ -27,12 +27,11 @@ public enum SafeTensors {
         }
     }
 
-    /// Cheap content sniffing: a plausible header length followed by `{`.
+    /// Content sniffing: the JSON header opens right after the 8-byte length. Neither a zip
+    /// (compression method there) nor a torch pickle (its magic number) has `{` at offset 8;
+    /// the length itself is checked by the parser, so a truncated file reports truncation.
     static func looksLike(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard bytes.count >= 9 else { return false }
-        var reader = ByteReader(bytes, what: "safetensors header")
-        guard let length = try? reader.uint(8), length >= 2, length <= UInt64(bytes.count - 8) else { return false }
-        return bytes[8] == UInt8(ascii: "{")
+        bytes.count >= 9 && bytes[8] == UInt8(ascii: "{")
     }
 
     static func parse(source: ByteSource, file: String) throws -> StateDict {

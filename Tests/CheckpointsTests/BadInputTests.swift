@@ -48,6 +48,11 @@ func legacyOneTensor(storageFloats: Int = 4, storageType: String = "FloatStorage
         main.tensorDict([("w", { $0.tensor(key: "0", numel: 4, offset: 0, size: [4], stride: [1]) })])
         try expectLoadFails(legacyStream(main: main, keys: ["0"], storages: [(1 << 40, floatBytes([1, 2]))]), "runs past the end")
         try expectLoadFails(legacyStream(main: main, keys: ["0"], storages: [(2, floatBytes([1, 2]))]), "fewer than its view needs")
+        // The same key named again with a wider element type must not read past the root storage.
+        var wider = PickleWriter()
+        wider.tensorDict([("a", { $0.tensor(storageType: "ByteStorage", key: "0", numel: 4, offset: 0, size: [4], stride: [1]) }),
+                          ("b", { $0.tensor(storageType: "DoubleStorage", key: "0", numel: 4, offset: 0, size: [4], stride: [1]) })])
+        try expectLoadFails(legacyStream(main: wider, keys: ["0"], storages: [(4, [1, 2, 3, 4])]), "holds 4 bytes, fewer than its view needs")
         try expectLoadFails(legacyStream(main: main, keys: ["0", "9"], storages: [(4, floatBytes([1, 2, 3, 4]))]), "listed but never used")
         try expectLoadFails(legacyStream(main: main, keys: [], storages: []), "missing from the file")
         try expectLoadFails(Array(legacyStream(main: main, keys: ["0"], storages: [(4, floatBytes([1, 2, 3, 4]))]).dropLast(20)), "")

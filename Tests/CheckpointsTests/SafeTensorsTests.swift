@@ -138,6 +138,18 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
         expectCheckpointError(short, contains: "outside") { _ = try SafeTensors.read(contentsOf: short) }
     }
 
+    /// A 384-byte header starts with the bytes 80 01, which also open a pickle stream.
+    @Test func detectionPrefersSafetensorsHeader() throws {
+        var header = #"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+        header += String(repeating: " ", count: 384 - header.utf8.count)
+        let image = safetensorsImage(header: header, data: floatBytes([5]))
+        #expect(Array(image.prefix(2)) == [0x80, 0x01])
+        let url = try writeTemporary(image, name: "small.safetensors")
+        #expect(try loadStateDict(contentsOf: url).tensor("x").floats() == [5])
+        let truncated = try writeTemporary(Array(image.prefix(100)), name: "cut.safetensors")
+        expectCheckpointError(truncated, contains: "truncated safetensors header") { _ = try loadStateDict(contentsOf: truncated) }
+    }
+
     @Test func missingAndEmptyFilesAreErrors() throws {
         let dir = try temporaryDirectory()
         let missing = dir.appendingPathComponent("absent.safetensors")
