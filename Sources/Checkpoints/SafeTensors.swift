@@ -81,13 +81,7 @@ public enum SafeTensors {
             guard offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength else {
                 throw FormatError("tensor '\(key)': data_offsets \(offsets) outside the \(dataLength)-byte data section")
             }
-            guard shape.count <= maxRank, shape.allSatisfy({ $0 >= 0 }) else { throw FormatError("tensor '\(key)': invalid shape \(shape)") }
-            var count = 1
-            for size in shape {
-                let (p, overflow) = count.multipliedReportingOverflow(by: size)
-                guard !overflow else { throw FormatError("tensor '\(key)': element count of shape \(shape) overflows") }
-                count = p
-            }
+            let count = try elementCount(of: shape, tensor: key)
             let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.itemSize)
             guard !overflow, bytes == offsets[1] - offsets[0] else {
                 throw FormatError("tensor '\(key)': shape \(shape) of \(dtypeName) needs \(overflow ? "too many" : String(bytes)) bytes but data_offsets \(offsets) span \(offsets[1] - offsets[0])")
