@@ -149,4 +149,22 @@ func expectSameTensors(_ actual: StateDict, _ expected: StateDict, sourceLocatio
         #expect(renamed.name == "decoder.t" && renamed.strides == original.strides)
         #expect(try renamed.floats() == original.floats())
     }
+
+    @Test func strippingPrefixSelectsAndRenames() throws {
+        let sd = try loadStateDict(contentsOf: fixture("vqgan_tiny.ckpt"))
+        let decoder = sd.strippingPrefix("decoder.")
+        #expect(decoder.names.count == sd.names.filter { $0.hasPrefix("decoder.") }.count)
+        #expect(decoder.names.first == "conv_in.weight")
+        #expect(try decoder.tensor("conv_in.weight").floats() == sd.tensor("decoder.conv_in.weight").floats())
+        #expect(decoder.source == sd.source && decoder.format == .torchZip)
+    }
+
+    @Test func contiguousAndGatheredPathsAgree() throws {
+        // f32 contiguous tensors take the copy path; the same values through a transposed view
+        // take the gather path.
+        let sd = try loadStateDict(contentsOf: fixture("views.pt"))
+        let shared = try sd.tensor("shared").floats()
+        let transposed = try sd.tensor("transposed").floats()
+        for i in 0 ..< 4 { for j in 0 ..< 6 { #expect(transposed[j * 4 + i] == shared[i * 6 + j]) } }
+    }
 }
