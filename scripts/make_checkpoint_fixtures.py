@@ -220,6 +220,7 @@ extras = {
 torch.save(extras, out("extras_p1.pt"), pickle_protocol=1)
 
 module = nn.Sequential(collections.OrderedDict(lin=nn.Linear(3, 2), norm=nn.BatchNorm1d(2)))
+module.lin.register_buffer("scratch", torch.zeros(2), persistent=False)  # not in state_dict()
 torch.save(module, out("module.pt"))
 
 # ---------------------------------------------------------------------------------------------
