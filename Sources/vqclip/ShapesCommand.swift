@@ -6,8 +6,6 @@ import Foundation
 import ImageCodecs
 import ShapeWorld
 
-extension CaptionError: UserInputError {}
-
 struct ShapesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shapes",
