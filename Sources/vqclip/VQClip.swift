@@ -2,9 +2,12 @@
 // (0 success, 2 bad input, 1 internal failure) applied to every error.
 
 import ArgumentParser
-import Foundation
 import Checkpoints
+import CLIP
+import Foundation
 import ImageCodecs
+import ShapeWorld
+import VQGAN
 
 @main
 struct VQClip: ParsableCommand {
@@ -19,7 +22,8 @@ struct VQClip: ParsableCommand {
         subcommands: [
             DemoCommand.self,
             ShapesCommand.self,
-            InspectCommand.self,
+            // MARK: subcommands wired in by merges
+            // InspectCommand.self — add here once Sources/vqclip/InspectCommand.swift is merged.
         ]
     )
 
@@ -67,8 +71,13 @@ struct Failure {
 /// Errors caused by what the user gave us (files, values): exit status 2, printed as one line.
 protocol UserInputError: Error, CustomStringConvertible {}
 
+// Every library error type names a file or input the user supplied (an image, a checkpoint, a
+// config, a prompt), so all of them are bad input rather than internal failures.
 extension ImageIOError: UserInputError {}
 extension CheckpointError: UserInputError {}
+extension VQGANError: UserInputError {}
+extension CLIPError: UserInputError {}
+extension CaptionError: UserInputError {}
 
 /// A user error (bad file, bad value) found while running.
 struct BadInput: UserInputError {
