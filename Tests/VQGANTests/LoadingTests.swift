@@ -19,6 +19,19 @@ import Tensors
         }
     }
 
+    /// A `<tag>_keys.json` fixture (the script's list of a public model's state-dict keys) as its
+    /// JSON header, the (name, shape) list, and a source of zero tensors with exactly those keys.
+    func keyListSource(_ tag: String) throws -> ([String: Any], [(String, [Int])], WeightSource) {
+        let data = try Data(contentsOf: Fixture.url("\(tag)_keys.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let keys = (json["keys"] as! [[String: Any]]).map { ($0["name"] as! String, $0["shape"] as! [Int]) }
+        var entries: [String: WeightSource.Entry] = [:]
+        for (name, shape) in keys {
+            entries[name] = .init(shape: shape, values: { [Float](repeating: 0, count: shape.reduce(1, *)) })
+        }
+        return (json, keys, WeightSource(file: tag, entries: entries))
+    }
+
     @Test func missingKeyIsAnErrorNamingIt() throws {
         var source = try tinySource()
         source.entries["decoder.up.1.attn.0.k.weight"] = nil
@@ -71,15 +84,8 @@ import Tensors
     /// The f16_16384 model built from its config expects exactly the checkpoint's key set and
     /// shapes (Appendix A: 392 keys, of which LPIPS' loss.perceptual_loss.* are not used).
     @Test func f16_16384ExpectsExactlyTheCheckpointKeys() throws {
-        let data = try Data(contentsOf: Fixture.url("f16_16384_keys.json"))
-        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-        let keys = (json["keys"] as! [[String: Any]]).map { ($0["name"] as! String, $0["shape"] as! [Int]) }
+        let (json, keys, source) = try keyListSource("f16_16384")
         #expect(keys.count == 392)
-        var entries: [String: WeightSource.Entry] = [:]
-        for (name, shape) in keys {
-            entries[name] = .init(shape: shape, values: { [Float](repeating: 0, count: shape.reduce(1, *)) })
-        }
-        let source = WeightSource(file: "f16_16384", entries: entries)
         let config = VQGANConfig.f16_16384
         #expect(config.ddconfig.ch == (json["ddconfig"] as! [String: Any])["ch"] as? Int)
 
@@ -106,6 +112,18 @@ import Tensors
             let message = try #require(loadError(broken, withDiscriminator: true, config: config))
             #expect(message.contains("missing key \(name)"), "\(message)")
         }
+    }
+
+    /// The gumbel f8 model (GumbelVQ): quantize.proj + quantize.embed, no loss tensors (301 keys).
+    @Test func gumbelF8ExpectsExactlyTheCheckpointKeys() throws {
+        let (json, keys, source) = try keyListSource("gumbel_f8_8192")
+        #expect(keys.count == 301)
+        #expect((json["ddconfig"] as! [String: Any])["ch_mult"] as? [Int] == [1, 1, 2, 4])
+        let model = try VQModel(config: .gumbelF8_8192, weights: WeightLoader(source: source))
+        #expect(Set(model.parameters.map(\.name)) == Set(keys.map(\.0)))
+        #expect(model.quantizer.count == 8192)
+        #expect(model.gumbelProjection?.weight.shape == [8192, 256, 1, 1])
+        #expect(model.config.ddconfig.downsamplingFactor == 8)
     }
 
     @Test func jsonConfigRoundTripsAndAcceptsTamingFields() throws {
