@@ -43,7 +43,7 @@ public struct NLayerDiscriminator {
                 if config.useActNorm {
                     normLayer = .act(loc: try s.tensor("loc", shape: [1, cout, 1, 1], initializer: .zeros),
                                      scale: try s.tensor("scale", shape: [1, cout, 1, 1], initializer: .ones))
-                    try s.buffer("initialized", shape: [])
+                    try s.buffer("initialized", shape: [], initial: 1)
                 } else {
                     normLayer = .batch(
                         weight: try s.tensor("weight", shape: [cout], initializer: .ones),

@@ -185,6 +185,23 @@ enum SafeTensorsMetadata {
         #expect(out.shape == [1, 1, 2, 2])
     }
 
+    @Test func savedModelLoadsBackWithItsDiscriminator() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqgan-save-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let original = try VQModel.load(checkpoint: Fixture.url("tiny.ckpt"), config: Fixture.url("tiny.yaml"),
+                                        withDiscriminator: true)
+        #expect(original.buffers.count == 6)  // 2 BatchNorms × (running_mean, running_var, num_batches_tracked)
+        let weightsURL = dir.appendingPathComponent("tiny.safetensors"), configURL = dir.appendingPathComponent("tiny.json")
+        try original.save(weights: weightsURL, config: configURL)
+        let copy = try VQModel.load(checkpoint: weightsURL, config: configURL, withDiscriminator: true)
+        #expect(copy.config == original.config)
+        #expect(copy.parameters.map(\.name) == original.parameters.map(\.name))
+        for (a, b) in zip(copy.parameters + copy.buffers, original.parameters + original.buffers) {
+            #expect(a.tensor.data == b.tensor.data, "\(a.name)")
+        }
+    }
+
     @Test func safetensorsWithJsonConfigLoads() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqgan-json-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
