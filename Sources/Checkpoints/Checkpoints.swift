@@ -134,14 +134,16 @@ public func loadStateDict(contentsOf url: URL) throws -> StateDict {
 /// Format detection over bytes already in memory or mapped.
 func loadStateDict(source: ByteSource, file: String) throws -> StateDict {
     let bytes = source.bytes
+    // safetensors first: its leading header length can look like a pickle PROTO opcode
+    // (a 384-byte header starts 80 01), while zip and pickle magics never pass its check.
+    if SafeTensors.looksLike(bytes) {
+        return try SafeTensors.parse(source: source, file: file)
+    }
     if bytes.count >= 4, bytes[0] == 0x50, bytes[1] == 0x4B, bytes[2] == 0x03 || bytes[2] == 0x05 {
         return try TorchZip.load(source: source, file: file)
     }
     if bytes.count >= 2, bytes[0] == 0x80, bytes[1] <= 5 {
         return try TorchLegacy.load(source: source, file: file)
-    }
-    if SafeTensors.looksLike(bytes) {
-        return try SafeTensors.parse(source: source, file: file)
     }
     if bytes.isEmpty { throw FormatError("empty file") }
     throw FormatError("not a checkpoint: unrecognized magic bytes (expected a zip archive, a pickle stream or safetensors)")

@@ -115,3 +115,13 @@ func expectSameTensors(_ actual: StateDict, _ expected: StateDict, sourceLocatio
         #expect(!FileManager.default.fileExists(atPath: marker))
     }
 }
+
+@Suite struct StoredTensorTests {
+    @Test func renamedKeepsDataAndLayout() throws {
+        let sd = try loadStateDict(contentsOf: fixture("views.pt"))
+        let original = try sd.tensor("transposed")
+        let renamed = original.renamed("decoder.t")
+        #expect(renamed.name == "decoder.t" && renamed.strides == original.strides)
+        #expect(try renamed.floats() == original.floats())
+    }
+}
