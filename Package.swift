@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "VQGAN", targets: ["VQGAN"]),
         .library(name: "CLIP", targets: ["CLIP"]),
         .executable(name: "vqclip", targets: ["vqclip"]),
     ],
@@ -34,6 +35,12 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
         .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "Tensors"], swiftSettings: optimizeAlways),
+        /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
+        .target(name: "ShapeWorld", dependencies: ["Tensors", "ImageCodecs"], swiftSettings: optimizeAlways),
+        /// Gradient-based optimisers (Adam).
+        .target(name: "Optimizers", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
+        /// The optimisation loop around an image parameterisation: cutouts, resampling, target fitting.
+        .target(name: "Generation", dependencies: ["Tensors", "Optimizers"], swiftSettings: optimizeAlways),
         /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
@@ -43,19 +50,29 @@ let package = Package(
                             .copy("Resources/LICENSE-CLIP-vocab")],
                 swiftSettings: optimizeAlways),
 
+        /// taming-transformers VQGAN: encoder, quantizer, decoder, patch discriminator.
+        .target(name: "VQGAN", dependencies: ["Tensors", "Checkpoints"], swiftSettings: optimizeAlways),
+
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "Checkpoints", "CLIP",
+            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "CLIP", "COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
+        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "VQGAN", "CLIP", "COpenBLAS", "CAllocator"],
+                          swiftSettings: optimizeAlways),
 
         // MARK: Tests
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors"]),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors", "CJPEG"]),
+        .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "Tensors"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "VQGANTests", dependencies: ["VQGAN", "Tensors", "Checkpoints"],
+                    resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")],
                     swiftSettings: optimizeAlways),
-        .testTarget(name: "CLITests", dependencies: []),
+        // Runs the built `vqclip` binary; depending on the executable makes SwiftPM build it first.
+        .testTarget(name: "CLITests", dependencies: ["vqclip", "ImageCodecs"]),
     ]
 )

@@ -1,0 +1,88 @@
+// The optimisation loop: render from the latent, take random cutouts, score them, back-propagate,
+// step Adam. Here the score is the mean squared difference to the same cutouts of a target image;
+// the CLIP-scored generation keeps this loop and swaps the loss and the decoder.
+
+import Optimizers
+import Tensors
+
+/// Settings of a target-fitting run.
+public struct FittingConfiguration {
+    public var width: Int
+    public var height: Int
+    /// Number of Adam updates.
+    public var steps: Int
+    public var learningRate: Float = 0.1
+    /// Cutouts per step, and their side after resizing.
+    public var cutouts: Int = 16
+    public var cutSize: Int = 32
+    /// Exponent on the uniform draw of cutout sizes (> 1 favours small cutouts).
+    public var cutPower: Float = 1
+    /// Image pixels per latent cell along each axis.
+    public var latentFactor: Int = 4
+    /// Emit a snapshot at step 0 and after every `snapshotEvery` updates (0: never).
+    public var snapshotEvery: Int = 0
+    /// Seeds the latent initialisation and the cutout positions.
+    public var seed: UInt64
+    /// An image [1, 3, H, W] in [0, 1] (any size) to start from instead of seeded noise.
+    public var initialImage: Tensor?
+
+    public init(width: Int, height: Int, steps: Int, seed: UInt64) {
+        self.width = width
+        self.height = height
+        self.steps = steps
+        self.seed = seed
+    }
+}
+
+/// What the loop reports as it runs.
+public enum FittingEvent {
+    /// Update `step` of `total` is done; `loss` was measured just before it.
+    case progress(step: Int, total: Int, loss: Float)
+    /// The image after `step` updates, [1, 3, H, W] in [0, 1].
+    case snapshot(step: Int, image: Tensor)
+}
+
+/// The outcome of a run.
+public struct FittingResult {
+    /// The final image, [1, 3, H, W] in [0, 1].
+    public let image: Tensor
+    /// Loss at the last step.
+    public let finalLoss: Float
+    /// Mean squared difference between the final image and the target over the whole frame.
+    public let fullImageError: Float
+}
+
+public enum TargetFitting {
+    /// Fits a ``LatentImage`` to `target` [1, 3, H, W]. `onEvent` is called synchronously on the
+    /// caller's thread; throwing from it stops the run and rethrows.
+    public static func run(target: Tensor, configuration c: FittingConfiguration,
+                           onEvent: (FittingEvent) throws -> Void) rethrows -> FittingResult {
+        precondition(target.shape == [1, 3, c.height, c.width], "target shape \(target.shape) does not match \(c.width)x\(c.height)")
+        precondition(c.steps >= 0 && c.cutouts > 0 && c.cutSize > 0, "bad fitting configuration")
+        let image = c.initialImage.map { LatentImage(width: c.width, height: c.height, factor: c.latentFactor, initial: $0) }
+            ?? LatentImage(width: c.width, height: c.height, factor: c.latentFactor, seed: c.seed)
+        let adam = Adam(parameters: [image.latent], learningRate: c.learningRate)
+        // A separate stream for cutouts, so that changing their number leaves the initial latent alone.
+        var rng = SeededGenerator(seed: c.seed &+ 0x632B_E59B_D9B4_E019)
+
+        if c.snapshotEvery > 0 { try onEvent(.snapshot(step: 0, image: Autograd.withoutGrad { image.decode() })) }
+        var loss: Float = .nan
+        for step in stride(from: 1, through: c.steps, by: 1) {
+            let cuts = CutoutBatch.random(count: c.cutouts, cutSize: c.cutSize, cutPower: c.cutPower,
+                                          height: c.height, width: c.width, using: &rng)
+            let wanted = Autograd.withoutGrad { cuts.apply(target) }
+            let objective = (cuts.apply(image.decode()) - wanted).pow(2).mean()
+            loss = objective.item
+            adam.zeroGrad()
+            objective.backward()
+            adam.step()
+            try onEvent(.progress(step: step, total: c.steps, loss: loss))
+            if c.snapshotEvery > 0, step % c.snapshotEvery == 0, step < c.steps {
+                try onEvent(.snapshot(step: step, image: Autograd.withoutGrad { image.decode() }))
+            }
+        }
+        let final = Autograd.withoutGrad { image.decode() }
+        let error = Autograd.withoutGrad { (final - target).pow(2).mean().item }
+        return FittingResult(image: final, finalLoss: loss, fullImageError: error)
+    }
+}

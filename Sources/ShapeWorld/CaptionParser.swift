@@ -1,0 +1,151 @@
+// Prompt text → SceneSpec. Tolerant by design: case, punctuation, articles, plurals, synonyms and
+// word order do not matter; "right of" and "below" are turned around into "left of" and "above";
+// missing attributes take defaults. Only a prompt with no ShapeWorld word at all is an error.
+
+/// A prompt that names nothing ShapeWorld knows.
+public struct CaptionError: Error, CustomStringConvertible, Sendable {
+    public let prompt: String
+    public var description: String {
+        "prompt \"\(prompt)\" uses no known word (\(ShapeWorldVocabulary.summary))"
+    }
+}
+
+/// The result of parsing a prompt.
+public struct ParsedPrompt: Sendable {
+    /// The scene the prompt describes, with defaults filled in.
+    public var spec: SceneSpec
+    /// Words that were neither vocabulary nor filler, in order (for a warning).
+    public var ignoredWords: [String]
+}
+
+public enum CaptionParser {
+    /// Words that carry no meaning here.
+    private static let filler: Set<String> = [
+        "a", "an", "the", "one", "some", "on", "in", "of", "with", "and", "to", "is", "at", "against",
+        "shape", "shaped", "object", "colored", "coloured", "sized", "size", "image", "picture", "photo",
+        "drawing", "painting", "ground", "backdrop", "side", "top", "next", "beside", "it", "that", "which",
+    ]
+
+    private enum Token: Equatable {
+        case shape(ShapeKind), color(ShapeColor), size(ShapeSize)
+        /// `swapped` means the objects are written in reverse ("right of", "below").
+        case relation(Relation, swapped: Bool)
+        case background, on, other(String), filler
+    }
+
+    /// Parses `prompt`. Defaults: shape circle, size large, colour white (black if the background is
+    /// white), background black (white if the object is black).
+    public static func parse(_ prompt: String) throws -> ParsedPrompt {
+        let words = prompt.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
+        var tokens = words.map(classify)
+        // "on top of" means above: mark the "top" so that its "on" is not read as a background cue.
+        for i in tokens.indices where words[i] == "top" && i + 1 < words.count && words[i + 1] == "of" {
+            tokens[i] = .relation(.above, swapped: false)
+            if i > 0, tokens[i - 1] == .on { tokens[i - 1] = .filler }
+        }
+        guard tokens.contains(where: { if case .shape = $0 { true } else if case .color = $0 { true } else if case .size = $0 { true } else { false } }) else {
+            throw CaptionError(prompt: prompt)
+        }
+
+        // Background: the colour next to "background" (before it, else after it), else a colour after
+        // "on"/"against" that no shape follows before the end or the next relation.
+        var background: ShapeColor?
+        if let b = tokens.firstIndex(of: .background) {
+            let before = tokens[..<b].lastIndex { if case .color = $0 { true } else { false } }
+            let after = tokens[(b + 1)...].firstIndex { if case .color = $0 { true } else { false } }
+            if let c = before.flatMap({ i in onlyFiller(tokens, (i + 1)..<b) ? i : nil }) ?? after.flatMap({ i in onlyFiller(tokens, (b + 1)..<i) ? i : nil }) {
+                if case .color(let color) = tokens[c] { background = color }
+                tokens[c] = .filler
+            }
+            tokens[b] = .filler
+        }
+        if background == nil {
+            for i in tokens.indices where tokens[i] == .on {
+                guard let c = tokens[(i + 1)...].firstIndex(where: { $0 != .filler }), case .color(let color) = tokens[c] else { continue }
+                let rest = tokens[(c + 1)...].prefix { if case .relation = $0 { false } else { true } }
+                if !rest.contains(where: { if case .shape = $0 { true } else { false } }) {
+                    background = color
+                    tokens[c] = .filler
+                    break
+                }
+            }
+        }
+
+        // Split at the first relation into the first and the second object phrase.
+        var relation: (Relation, Bool)?
+        var first = tokens[...], second = tokens[tokens.endIndex...]
+        if let r = tokens.firstIndex(where: { if case .relation = $0 { true } else { false } }),
+           case .relation(let rel, let swapped) = tokens[r] {
+            let tail = tokens[(r + 1)...]
+            if describesObject(tail) {
+                relation = (rel, swapped)
+                first = tokens[..<r]
+                second = tail
+            }
+        }
+        var a = objectPhrase(first), b = objectPhrase(second)
+        if relation != nil, !describesObject(first) { a = ObjectPhrase() }   // "above a red square": first object all defaults
+        if let (_, swapped) = relation, swapped { swap(&a, &b) }
+
+        // Defaults that keep the object visible against the background.
+        let bg = background ?? ((a.color == .black || b.color == .black) ? .white : .black)
+        let fallbackColor: ShapeColor = bg == .white ? .black : .white
+        func spec(_ p: ObjectPhrase) -> ObjectSpec {
+            ObjectSpec(shape: p.shape ?? .circle, color: p.color ?? fallbackColor, size: p.size ?? .large)
+        }
+        let secondary = relation.map { RelatedObject(relation: $0.0, object: spec(b)) }
+        let ignored = tokens.compactMap { if case .other(let w) = $0 { w } else { nil } }
+        return ParsedPrompt(spec: SceneSpec(primary: spec(a), secondary: secondary, background: bg), ignoredWords: ignored)
+    }
+
+    private struct ObjectPhrase {
+        var shape: ShapeKind?
+        var color: ShapeColor?
+        var size: ShapeSize?
+    }
+
+    /// The attributes in a phrase; when a kind repeats, the last word wins (nearest the noun).
+    private static func objectPhrase(_ tokens: ArraySlice<Token>) -> ObjectPhrase {
+        var phrase = ObjectPhrase()
+        for t in tokens {
+            switch t {
+            case .shape(let s): phrase.shape = s
+            case .color(let c): phrase.color = c
+            case .size(let s): phrase.size = s
+            default: break
+            }
+        }
+        return phrase
+    }
+
+    private static func describesObject(_ tokens: ArraySlice<Token>) -> Bool {
+        tokens.contains { switch $0 { case .shape, .color, .size: true; default: false } }
+    }
+
+    private static func onlyFiller(_ tokens: [Token], _ range: Range<Int>) -> Bool {
+        range.allSatisfy { tokens[$0] == .filler || tokens[$0] == .on }
+    }
+
+    private static func classify(_ word: String) -> Token {
+        if let t = lexicon[word] { return t }
+        // Plurals: "circles", "crosses".
+        for suffix in ["es", "s"] where word.hasSuffix(suffix) {
+            if let t = lexicon[String(word.dropLast(suffix.count))], case .shape = t { return t }
+        }
+        if word == "background" || word == "bg" { return .background }
+        if word == "on" || word == "against" { return .on }
+        return filler.contains(word) ? .filler : .other(word)
+    }
+
+    private static let lexicon: [String: Token] = {
+        var table: [String: Token] = [:]
+        for s in ShapeKind.allCases { for w in [s.rawValue] + s.synonyms { table[w] = .shape(s) } }
+        for c in ShapeColor.allCases { for w in [c.rawValue] + c.synonyms { table[w] = .color(c) } }
+        for s in ShapeSize.allCases { for w in [s.rawValue] + s.synonyms { table[w] = .size(s) } }
+        table["left"] = .relation(.leftOf, swapped: false)
+        table["right"] = .relation(.leftOf, swapped: true)
+        for w in ["above", "over"] { table[w] = .relation(.above, swapped: false) }
+        for w in ["below", "under", "beneath", "underneath"] { table[w] = .relation(.above, swapped: true) }
+        return table
+    }()
+}

@@ -1,0 +1,133 @@
+// The building blocks of taming's encoder and decoder (taming/modules/diffusionmodules/model.py):
+// convolution, GroupNorm(32, eps 1e-6), ResnetBlock, single-head spatial AttnBlock, nearest-x2
+// Upsample and the asymmetric-pad stride-2 Downsample. All NCHW, all differentiable.
+
+import Tensors
+
+/// A 2-D convolution with PyTorch's `Conv2d` parameters (`weight` [out, in, k, k], `bias` [out]).
+public struct Conv2d {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: Int
+    public let padding: Int
+
+    public init(_ w: WeightScope, in inChannels: Int, out outChannels: Int, kernel: Int,
+                stride: Int = 1, padding: Int = 0, bias: Bool = true) throws {
+        weight = try w.tensor("weight", shape: [outChannels, inChannels, kernel, kernel])
+        self.bias = bias ? try w.tensor("bias", shape: [outChannels], initializer: .zeros) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// x [N, in, H, W] → [N, out, H', W'].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}
+
+/// taming's `Normalize`: GroupNorm with 32 groups, eps 1e-6, per-channel affine.
+public struct GroupNorm32 {
+    public let weight: Tensor
+    public let bias: Tensor
+
+    public init(_ w: WeightScope, channels: Int) throws {
+        weight = try w.tensor("weight", shape: [channels], initializer: .ones)
+        bias = try w.tensor("bias", shape: [channels], initializer: .zeros)
+    }
+
+    /// x [N, C, H, W] → same shape.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Tensor.groupNorm(x, groups: 32, weight: weight, bias: bias, eps: 1e-6)
+    }
+}
+
+/// h = conv2(swish(norm2(conv1(swish(norm1(x)))))); out = shortcut(x) + h, where the shortcut is a
+/// 1×1 convolution (`nin_shortcut`) when the channel count changes. No time embedding, no dropout.
+public struct ResnetBlock {
+    public let norm1: GroupNorm32
+    public let conv1: Conv2d
+    public let norm2: GroupNorm32
+    public let conv2: Conv2d
+    public let ninShortcut: Conv2d?
+
+    public init(_ w: WeightScope, in inChannels: Int, out outChannels: Int) throws {
+        norm1 = try GroupNorm32(w.scope("norm1"), channels: inChannels)
+        conv1 = try Conv2d(w.scope("conv1"), in: inChannels, out: outChannels, kernel: 3, padding: 1)
+        norm2 = try GroupNorm32(w.scope("norm2"), channels: outChannels)
+        conv2 = try Conv2d(w.scope("conv2"), in: outChannels, out: outChannels, kernel: 3, padding: 1)
+        ninShortcut = inChannels == outChannels
+            ? nil : try Conv2d(w.scope("nin_shortcut"), in: inChannels, out: outChannels, kernel: 1)
+    }
+
+    /// x [N, in, H, W] → [N, out, H, W].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = conv1(norm1(x).silu())
+        h = conv2(norm2(h).silu())
+        return (ninShortcut?(x) ?? x) + h
+    }
+}
+
+/// Single-head self-attention over the H·W positions with the full channel count as head size:
+/// scores = softmax(q kᵀ / √C), out = x + proj_out(scores v). q, k, v and proj_out are 1×1
+/// convolutions, applied here as matrix products on the [N, HW, C] layout.
+public struct AttnBlock {
+    public let norm: GroupNorm32
+    public let q: Conv2d
+    public let k: Conv2d
+    public let v: Conv2d
+    public let projOut: Conv2d
+    let channels: Int
+
+    public init(_ w: WeightScope, channels: Int) throws {
+        self.channels = channels
+        norm = try GroupNorm32(w.scope("norm"), channels: channels)
+        q = try Conv2d(w.scope("q"), in: channels, out: channels, kernel: 1)
+        k = try Conv2d(w.scope("k"), in: channels, out: channels, kernel: 1)
+        v = try Conv2d(w.scope("v"), in: channels, out: channels, kernel: 1)
+        projOut = try Conv2d(w.scope("proj_out"), in: channels, out: channels, kernel: 1)
+    }
+
+    /// x [N, C, H, W] → same shape.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let hw = norm(x).reshaped([n, c, h * w])
+        // [N, C, HW]ᵀ · Wᵀ = [N, HW, C]: the 1×1 convolution without materialising the transpose.
+        func project(_ conv: Conv2d) -> Tensor {
+            let y = Tensor.matmul(hw, conv.weight.reshaped([c, c]), transposeA: true, transposeB: true)
+            return (y + conv.bias!).reshaped([n, 1, h * w, c])
+        }
+        let attended = Tensor.scaledDotProductAttention(project(q), project(k), project(v),
+                                                        scale: 1 / Float(c).squareRoot())
+        // [N, HW, C] · Wᵀ + b, back to [N, C, H, W].
+        let out = Tensor.linear(attended.reshaped([n, h * w, c]), weight: projOut.weight.reshaped([c, c]),
+                                bias: projOut.bias)
+        return x + out.permuted([0, 2, 1]).reshaped([n, c, h, w])
+    }
+}
+
+/// Nearest-neighbour ×2 upsampling followed by a 3×3 convolution.
+public struct Upsample {
+    public let conv: Conv2d
+
+    public init(_ w: WeightScope, channels: Int) throws {
+        conv = try Conv2d(w.scope("conv"), in: channels, out: channels, kernel: 3, padding: 1)
+    }
+
+    /// x [N, C, H, W] → [N, C, 2H, 2W].
+    public func callAsFunction(_ x: Tensor) -> Tensor { conv(Tensor.upsampleNearest2x(x)) }
+}
+
+/// taming's downsampling: zero-pad one column on the right and one row at the bottom, then a 3×3
+/// convolution with stride 2 and no padding (H → H/2 for even H).
+public struct Downsample {
+    public let conv: Conv2d
+
+    public init(_ w: WeightScope, channels: Int) throws {
+        conv = try Conv2d(w.scope("conv"), in: channels, out: channels, kernel: 3, stride: 2, padding: 0)
+    }
+
+    /// x [N, C, H, W] → [N, C, H/2, W/2].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        conv(Tensor.pad(x, left: 0, right: 1, top: 0, bottom: 1))
+    }
+}

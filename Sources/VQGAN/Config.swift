@@ -1,0 +1,187 @@
+// VQGAN hyperparameters: taming-transformers' `ddconfig` plus the quantizer and the optional
+// patch discriminator, read from a taming model.yaml or from vqclip's own JSON config.
+
+import Checkpoints
+import Foundation
+
+/// Encoder/decoder layout (taming's `ddconfig`).
+public struct DDConfig: Codable, Equatable, Sendable {
+    /// Base channel count; level i has `ch * chMult[i]` channels.
+    public var ch: Int
+    /// Channel multiplier per resolution level; the downsampling factor is 2^(count-1).
+    public var chMult: [Int]
+    /// ResnetBlocks per encoder level (the decoder has one more per level).
+    public var numResBlocks: Int
+    /// Feature-map sizes (relative to `resolution`) after whose blocks an AttnBlock follows.
+    public var attnResolutions: [Int]
+    /// Latent channels produced by the encoder and consumed by the decoder.
+    public var zChannels: Int
+    /// Nominal image size; only decides where attention goes (the nets are fully convolutional).
+    public var resolution: Int
+    /// Image channels in (encoder) and out (decoder).
+    public var inChannels: Int
+    public var outCh: Int
+    /// When true the encoder outputs 2·zChannels (mean and log-variance); VQ models use false.
+    public var doubleZ: Bool
+
+    public init(ch: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], zChannels: Int,
+                resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false) {
+        self.ch = ch
+        self.chMult = chMult
+        self.numResBlocks = numResBlocks
+        self.attnResolutions = attnResolutions
+        self.zChannels = zChannels
+        self.resolution = resolution
+        self.inChannels = inChannels
+        self.outCh = outCh
+        self.doubleZ = doubleZ
+    }
+
+    /// Image size divided by latent size: 2^(levels − 1).
+    public var downsamplingFactor: Int { 1 << (chMult.count - 1) }
+
+    /// Decodes with taming's defaults for the optional fields (3 channels in and out, double_z false).
+    public init(from decoder: any Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(ch: try c.decode(Int.self, forKey: .ch), chMult: try c.decode([Int].self, forKey: .chMult),
+                  numResBlocks: try c.decode(Int.self, forKey: .numResBlocks),
+                  attnResolutions: try c.decode([Int].self, forKey: .attnResolutions),
+                  zChannels: try c.decode(Int.self, forKey: .zChannels),
+                  resolution: try c.decode(Int.self, forKey: .resolution),
+                  inChannels: try c.decodeIfPresent(Int.self, forKey: .inChannels) ?? 3,
+                  outCh: try c.decodeIfPresent(Int.self, forKey: .outCh) ?? 3,
+                  doubleZ: try c.decodeIfPresent(Bool.self, forKey: .doubleZ) ?? false)
+    }
+}
+
+/// Which quantizer the checkpoint carries.
+public enum QuantizerKind: String, Codable, Sendable {
+    /// `VectorQuantizer2`: nearest codebook entry (key `quantize.embedding.weight`).
+    case vector
+    /// `GumbelQuantize` (taming.models.vqgan.GumbelVQ).
+    case gumbel
+}
+
+/// NLayerDiscriminator settings (taming's lossconfig `disc_*` parameters).
+public struct DiscriminatorConfig: Codable, Equatable, Sendable {
+    public var inChannels: Int
+    public var ndf: Int
+    public var nLayers: Int
+    public var useActNorm: Bool
+
+    public init(inChannels: Int = 3, ndf: Int = 64, nLayers: Int = 3, useActNorm: Bool = false) {
+        self.inChannels = inChannels
+        self.ndf = ndf
+        self.nLayers = nLayers
+        self.useActNorm = useActNorm
+    }
+}
+
+/// Everything needed to build a VQGAN: codebook size, latent width, encoder/decoder layout and
+/// (when the checkpoint has one) the discriminator.
+public struct VQGANConfig: Codable, Equatable, Sendable {
+    /// Codebook vector size (`quant_conv` output channels).
+    public var embedDim: Int
+    /// Number of codebook entries.
+    public var nEmbed: Int
+    public var ddconfig: DDConfig
+    public var quantizer: QuantizerKind
+    /// The loss' discriminator, when the config declares one (`loss.discriminator.*` keys).
+    public var discriminator: DiscriminatorConfig?
+
+    public init(embedDim: Int, nEmbed: Int, ddconfig: DDConfig, quantizer: QuantizerKind = .vector,
+                discriminator: DiscriminatorConfig? = nil) {
+        self.embedDim = embedDim
+        self.nEmbed = nEmbed
+        self.ddconfig = ddconfig
+        self.quantizer = quantizer
+        self.discriminator = discriminator
+    }
+
+    /// Decodes with defaults for the optional fields (vector quantizer, no discriminator).
+    public init(from decoder: any Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(embedDim: try c.decode(Int.self, forKey: .embedDim), nEmbed: try c.decode(Int.self, forKey: .nEmbed),
+                  ddconfig: try c.decode(DDConfig.self, forKey: .ddconfig),
+                  quantizer: try c.decodeIfPresent(QuantizerKind.self, forKey: .quantizer) ?? .vector,
+                  discriminator: try c.decodeIfPresent(DiscriminatorConfig.self, forKey: .discriminator))
+    }
+
+    /// The public `vqgan_imagenet_f16_16384` model.
+    public static let f16_16384 = VQGANConfig(
+        embedDim: 256, nEmbed: 16384,
+        ddconfig: DDConfig(ch: 128, chMult: [1, 1, 2, 2, 4], numResBlocks: 2, attnResolutions: [16],
+                           zChannels: 256, resolution: 256),
+        discriminator: DiscriminatorConfig(nLayers: 2))
+
+    /// The public `vqgan_imagenet_f16_1024` model.
+    public static let f16_1024 = VQGANConfig(
+        embedDim: 256, nEmbed: 1024,
+        ddconfig: DDConfig(ch: 128, chMult: [1, 1, 2, 2, 4], numResBlocks: 2, attnResolutions: [16],
+                           zChannels: 256, resolution: 256),
+        discriminator: DiscriminatorConfig(nLayers: 3))
+
+    /// Reads vqclip's own JSON config: this struct's fields in snake_case (`embed_dim`, `ddconfig.ch_mult`, ...).
+    public init(json data: Data, file: String = "config") throws {
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            self = try decoder.decode(VQGANConfig.self, from: data)
+        } catch {
+            throw VQGANError("\(file): not a VQGAN JSON config (\(error))")
+        }
+        try validate(file: file)
+    }
+
+    /// vqclip's own JSON form of this config.
+    public func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(self)
+    }
+
+    /// Converts a parsed taming model.yaml (Checkpoints' ``TamingConfig``). The discriminator is
+    /// declared when the loss is a `…WithDiscriminator`; its width (`disc_ndf`, default 64) and norm
+    /// are not in the parsed config, so loaders refine them from the checkpoint's tensors (see
+    /// ``VQModel/load(checkpoint:config:withDiscriminator:requiresGrad:)``).
+    public init(taming t: TamingConfig, file: String = "model.yaml") throws {
+        if let target = t.target, !(target.hasSuffix("VQModel") || target.hasSuffix("GumbelVQ")) {
+            throw VQGANError("\(file): model.target \(target) is not a taming VQModel or GumbelVQ")
+        }
+        let d = t.ddconfig
+        let ddconfig = DDConfig(ch: d.ch, chMult: d.chMult, numResBlocks: d.numResBlocks,
+                                attnResolutions: d.attnResolutions, zChannels: d.zChannels, resolution: d.resolution,
+                                inChannels: d.inChannels, outCh: d.outCh, doubleZ: d.doubleZ)
+        var discriminator: DiscriminatorConfig?
+        if let loss = t.loss, loss.target?.hasSuffix("WithDiscriminator") ?? false {
+            discriminator = DiscriminatorConfig(inChannels: loss.discInChannels ?? 3, ndf: 64,
+                                                nLayers: loss.discNumLayers ?? 3, useActNorm: false)
+        }
+        self.init(embedDim: t.embedDim, nEmbed: t.nEmbed, ddconfig: ddconfig, quantizer: t.isGumbel ? .gumbel : .vector,
+                  discriminator: discriminator)
+        try validate(file: file)
+    }
+
+    /// Rejects layouts the network code cannot build (GroupNorm needs multiples of 32 channels).
+    public func validate(file: String) throws {
+        let d = ddconfig
+        guard d.ch > 0, !d.chMult.isEmpty, d.chMult.allSatisfy({ $0 > 0 }), d.numResBlocks > 0,
+              d.zChannels > 0, d.resolution > 0, d.inChannels > 0, d.outCh > 0, embedDim > 0, nEmbed > 0 else {
+            throw VQGANError("\(file): VQGAN config has a non-positive size: \(self)")
+        }
+        for m in d.chMult where (d.ch * m) % 32 != 0 {
+            throw VQGANError("\(file): ddconfig ch \(d.ch) × ch_mult \(m) is not a multiple of GroupNorm's 32 groups")
+        }
+        if d.doubleZ { throw VQGANError("\(file): ddconfig double_z true is a KL autoencoder, not a VQGAN") }
+        if let disc = discriminator, disc.nLayers < 1 || disc.ndf < 1 || disc.inChannels < 1 {
+            throw VQGANError("\(file): discriminator config has a non-positive size: \(disc)")
+        }
+    }
+}
+
+/// A VQGAN construction or loading error: one line naming the file or key and the problem.
+public struct VQGANError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

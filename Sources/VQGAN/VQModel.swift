@@ -1,0 +1,114 @@
+// taming's VQModel (and GumbelVQ's layout): encoder → quant_conv → quantize for images to codes,
+// post_quant_conv → decoder for codes to images, plus the loss' patch discriminator when asked for.
+// Parameters are looked up under the checkpoint's own names (`encoder.down.0.block.1.norm1.weight`).
+
+import Checkpoints
+import Foundation
+import Tensors
+
+/// A VQGAN first-stage model.
+///
+/// Gumbel checkpoints (GumbelVQ) load with their `quantize.proj` and `quantize.embed` tensors;
+/// their codebook is then used by nearest-neighbour quantization, as VQGAN+CLIP does. Gumbel-softmax
+/// sampling itself is not implemented.
+public final class VQModel {
+    public let config: VQGANConfig
+    public let encoder: Encoder
+    public let decoder: Decoder
+    /// The loss' discriminator (`loss.discriminator.*`), built only when requested.
+    public let discriminator: NLayerDiscriminator?
+    public let quantizer: VectorQuantizer
+    /// GumbelQuantize's logit projection (`quantize.proj`), present for Gumbel checkpoints only.
+    public let gumbelProjection: Conv2d?
+    /// 1×1 convolution z_channels → embed_dim before quantization.
+    public let quantConv: Conv2d
+    /// 1×1 convolution embed_dim → z_channels before the decoder.
+    public let postQuantConv: Conv2d
+    /// Every parameter (not the BatchNorm running statistics) under its checkpoint key.
+    public let parameters: [(name: String, tensor: Tensor)]
+
+    /// Builds the model from `weights`, strictly: every tensor the model needs must be present
+    /// with its exact shape, and every stored key must be used, except `loss.*` (LPIPS and, unless
+    /// `withDiscriminator`, the discriminator), which are skipped.
+    public init(config: VQGANConfig, weights: WeightLoader, withDiscriminator: Bool = false) throws {
+        try config.validate(file: weights.file)
+        self.config = config
+        let root = WeightScope(loader: weights, path: "")
+        let d = config.ddconfig
+        encoder = try Encoder(root.scope("encoder"), config: d)
+        decoder = try Decoder(root.scope("decoder"), config: d)
+        if withDiscriminator {
+            guard let discConfig = config.discriminator else {
+                throw VQGANError("\(weights.file): a discriminator was requested but the config has none")
+            }
+            discriminator = try NLayerDiscriminator(root.scope("loss").scope("discriminator"), config: discConfig)
+        } else {
+            discriminator = nil
+        }
+        switch config.quantizer {
+        case .vector:
+            quantizer = try VectorQuantizer(root.scope("quantize"), nEmbed: config.nEmbed, embedDim: config.embedDim)
+            gumbelProjection = nil
+        case .gumbel:
+            // GumbelQuantize registers proj before embed.
+            gumbelProjection = try Conv2d(root.scope("quantize").scope("proj"), in: d.zChannels, out: config.nEmbed,
+                                          kernel: 1)
+            quantizer = try VectorQuantizer(root.scope("quantize"), name: "embed", nEmbed: config.nEmbed,
+                                            embedDim: config.embedDim)
+        }
+        quantConv = try Conv2d(root.scope("quant_conv"), in: d.zChannels, out: config.embedDim, kernel: 1)
+        postQuantConv = try Conv2d(root.scope("post_quant_conv"), in: config.embedDim, out: d.zChannels, kernel: 1)
+        try weights.finish(ignoringPrefixes: withDiscriminator ? ["loss.perceptual_loss."] : ["loss."])
+        parameters = weights.parameters
+    }
+
+    /// Loads a checkpoint (`.ckpt` Lightning/torch file or vqclip's `.safetensors`) with its
+    /// config: taming's `model.yaml` (`.yaml`/`.yml`, Net2Net first stages included: their
+    /// `first_stage_model.` prefix is applied) or vqclip's JSON config (any other extension).
+    /// The discriminator's width, input channels and norm (ActNorm vs BatchNorm) are read from
+    /// the checkpoint's `loss.discriminator.main.*` tensors, since taming's yaml usually omits them.
+    public static func load(checkpoint: URL, config configURL: URL, withDiscriminator: Bool = false,
+                            requiresGrad: Bool = false) throws -> VQModel {
+        var config: VQGANConfig
+        var prefix = ""
+        let ext = configURL.pathExtension.lowercased()
+        if ext == "yaml" || ext == "yml" {
+            let taming = try TamingConfig.load(contentsOf: configURL)
+            config = try VQGANConfig(taming: taming, file: configURL.path)
+            prefix = taming.stateDictPrefix
+        } else {
+            let data: Data
+            do { data = try Data(contentsOf: configURL) } catch {
+                throw VQGANError("\(configURL.path): cannot read config: \(error.localizedDescription)")
+            }
+            config = try VQGANConfig(json: data, file: configURL.path)
+        }
+        let stateDict = try loadStateDict(contentsOf: checkpoint)
+        if withDiscriminator, var disc = config.discriminator {
+            let first = prefix + "loss.discriminator.main.0.weight"
+            if let shape = stateDict.tensors[first]?.shape, shape.count == 4 {
+                disc.ndf = shape[0]
+                disc.inChannels = shape[1]
+            }
+            disc.useActNorm = stateDict.tensors[prefix + "loss.discriminator.main.3.loc"] != nil
+            config.discriminator = disc
+        }
+        let loader = WeightLoader(source: WeightSource(stateDict: stateDict), prefix: prefix, requiresGrad: requiresGrad)
+        return try VQModel(config: config, weights: loader, withDiscriminator: withDiscriminator)
+    }
+
+    /// Image [N, in_channels, H, W] in [−1, 1] → continuous latent [N, embed_dim, H/f, W/f]
+    /// (quant_conv(encoder(x)), before quantization).
+    public func encode(_ x: Tensor) -> Tensor { quantConv(encoder(x)) }
+
+    /// Nearest-codebook quantization with the straight-through gradient; indices in N·H·W order.
+    public func quantize(_ z: Tensor) -> (quantized: Tensor, indices: [Int]) { quantizer(z) }
+
+    /// Quantized latent [N, embed_dim, h, w] → image [N, out_ch, h·f, w·f] (about [−1, 1]).
+    public func decode(_ zq: Tensor) -> Tensor { decoder(postQuantConv(zq)) }
+
+    /// Codebook indices (N·H·W order) → image.
+    public func decode(indices: [Int], batch: Int, height: Int, width: Int) -> Tensor {
+        decode(quantizer.lookup(indices, batch: batch, height: height, width: width))
+    }
+}

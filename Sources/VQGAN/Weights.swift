@@ -1,0 +1,169 @@
+// The one place where VQGAN parameters come from: a named table of stored tensors (a checkpoint's
+// state dict, a safetensors file, or plain tensors) or seeded random values, handed out by key
+// while the networks are built. Loading is strict: every key the network asks for must exist with
+// the right shape, and (``WeightLoader/finish(ignoringPrefixes:)``) every stored key must be used.
+
+import Checkpoints
+import Tensors
+
+/// A table of named tensors that have not been turned into ``Tensor``s yet.
+public struct WeightSource {
+    /// One stored tensor: its shape and a way to read its values as Float32.
+    public struct Entry {
+        public let shape: [Int]
+        public let values: () throws -> [Float]
+        public init(shape: [Int], values: @escaping () throws -> [Float]) {
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    /// File (or description) named in errors.
+    public var file: String
+    public var entries: [String: Entry]
+
+    public init(file: String, entries: [String: Entry]) {
+        self.file = file
+        self.entries = entries
+    }
+
+    /// A source over a checkpoint's state dict; values are converted to Float32 only when a
+    /// network asks for the key.
+    public init(stateDict: StateDict) {
+        self.file = stateDict.source
+        self.entries = stateDict.tensors.mapValues { st in Entry(shape: st.shape, values: { try st.floats() }) }
+    }
+
+    /// A source over tensors already in memory.
+    public init(file: String, tensors: [String: Tensor]) {
+        self.file = file
+        self.entries = tensors.mapValues { t in Entry(shape: t.shape, values: { t.data }) }
+    }
+}
+
+/// Hands out parameters by checkpoint key while a network is built, and records them.
+public final class WeightLoader {
+    /// How a parameter is filled when there is no source (random initialisation).
+    public enum Initializer: Sendable {
+        case zeros, ones
+        /// N(0, 1/fan_in) with fan_in = product of all but the first dimension.
+        case fanIn
+    }
+
+    private let source: WeightSource?
+    private let prefix: String
+    private let requiresGrad: Bool
+    private var seed: UInt64
+    private var used: Set<String> = []
+    /// Every parameter handed out, in build order, under its checkpoint key (without the prefix).
+    public private(set) var parameters: [(name: String, tensor: Tensor)] = []
+
+    /// Loads from `source`. Keys are looked up as `prefix + name` (e.g. "first_stage_model." for a
+    /// Net2Net checkpoint); stored keys outside the prefix are ignored. Parameters require
+    /// gradients only when `requiresGrad` (training); frozen weights never get one.
+    public init(source: WeightSource, prefix: String = "", requiresGrad: Bool = false) {
+        self.source = source
+        self.prefix = prefix
+        self.requiresGrad = requiresGrad
+        self.seed = 0
+    }
+
+    /// Fills parameters with seeded random values (norm weights 1, biases 0, other tensors
+    /// N(0, 1/fan_in)): for benchmarks and for training from scratch.
+    public init(randomSeed: UInt64, requiresGrad: Bool = false) {
+        self.source = nil
+        self.prefix = ""
+        self.requiresGrad = requiresGrad
+        self.seed = randomSeed
+    }
+
+    /// File named in errors.
+    public var file: String { source?.file ?? "random weights" }
+
+    /// The parameter stored under `name`, which must have `shape`. `buffer` tensors (running
+    /// statistics) never require gradients and are not listed in ``parameters``.
+    public func tensor(_ name: String, shape: [Int], initializer: Initializer, buffer: Bool = false) throws -> Tensor {
+        let requiresGrad = self.requiresGrad && !buffer
+        let t: Tensor
+        if let source {
+            let key = prefix + name
+            guard let entry = source.entries[key] else {
+                throw VQGANError("\(source.file): missing key \(key) (expected shape \(shape))")
+            }
+            guard entry.shape == shape else {
+                throw VQGANError("\(source.file): key \(key) has shape \(entry.shape), expected \(shape)")
+            }
+            let values: [Float]
+            do { values = try entry.values() } catch {
+                throw VQGANError("\(source.file): key \(key): \(error)")
+            }
+            guard values.count == shape.reduce(1, *) else {
+                throw VQGANError("\(source.file): key \(key) holds \(values.count) values for shape \(shape)")
+            }
+            used.insert(key)
+            t = Tensor(shape: shape, data: values, requiresGrad: requiresGrad)
+        } else {
+            seed &+= 1
+            switch initializer {
+            case .zeros: t = Tensor.zeros(shape, requiresGrad: requiresGrad)
+            case .ones: t = Tensor.ones(shape, requiresGrad: requiresGrad)
+            case .fanIn:
+                let fanIn = max(1, shape.dropFirst().reduce(1, *))
+                t = Tensor.randn(shape, std: 1 / Float(fanIn).squareRoot(), seed: seed, requiresGrad: requiresGrad)
+            }
+        }
+        if !buffer { parameters.append((name, t)) }
+        return t
+    }
+
+    /// Marks a stored buffer that the networks do not compute with (BatchNorm's
+    /// `num_batches_tracked`, ActNorm's `initialized`) as used, checking that it exists with `shape`.
+    public func buffer(_ name: String, shape: [Int]) throws {
+        guard let source else { return }
+        let key = prefix + name
+        guard let entry = source.entries[key] else {
+            throw VQGANError("\(source.file): missing key \(key) (expected shape \(shape))")
+        }
+        guard entry.shape == shape else {
+            throw VQGANError("\(source.file): key \(key) has shape \(entry.shape), expected \(shape)")
+        }
+        used.insert(key)
+    }
+
+    /// A view that prepends `component.` to every name.
+    public func scope(_ component: String) -> WeightScope { WeightScope(loader: self, path: component) }
+
+    /// Fails on the first stored key (in sorted order) under the prefix that no network asked
+    /// for, unless it starts with one of `ignoringPrefixes` (relative to the prefix).
+    public func finish(ignoringPrefixes: [String] = []) throws {
+        guard let source else { return }
+        for key in source.entries.keys.sorted() where key.hasPrefix(prefix) && !used.contains(key) {
+            let name = String(key.dropFirst(prefix.count))
+            if ignoringPrefixes.contains(where: { name.hasPrefix($0) }) { continue }
+            throw VQGANError("\(source.file): unexpected key \(key) (shape \(source.entries[key]!.shape)) is not part of the model")
+        }
+    }
+}
+
+/// A ``WeightLoader`` seen from inside one submodule: names are relative to `path`.
+public struct WeightScope {
+    public let loader: WeightLoader
+    /// Dotted key prefix of this submodule, e.g. `decoder.up.3.block.0`.
+    public let path: String
+
+    /// The submodule `component` of this one.
+    public func scope(_ component: String) -> WeightScope {
+        WeightScope(loader: loader, path: path.isEmpty ? component : path + "." + component)
+    }
+
+    /// The parameter `path.name` of the given shape.
+    public func tensor(_ name: String, shape: [Int], initializer: WeightLoader.Initializer = .fanIn,
+                       buffer: Bool = false) throws -> Tensor {
+        try loader.tensor(key(name), shape: shape, initializer: initializer, buffer: buffer)
+    }
+
+    /// Checks and marks the buffer `path.name` (see ``WeightLoader/buffer(_:shape:)``).
+    public func buffer(_ name: String, shape: [Int]) throws { try loader.buffer(key(name), shape: shape) }
+
+    private func key(_ name: String) -> String { path.isEmpty ? name : path + "." + name }
+}

@@ -1,0 +1,69 @@
+// Where results go and what they are called, shared by every rendering command so that `demo`,
+// `shapes` and the future `generate` lay out DIR the same way:
+//   DIR/<prompt-slug>-<seed>.png            the result, with provenance in PNG text chunks
+//   DIR/<prompt-slug>-<seed>-frames/step-0050.png   progress frames (when asked for)
+
+import ArgumentParser
+import Foundation
+import ImageCodecs
+
+enum Outputs {
+    /// A file-name-safe form of a prompt: lowercase ASCII letters and digits joined by single
+    /// hyphens, at most `maxLength` characters, "image" when nothing is left.
+    static func slug(_ prompt: String, maxLength: Int = 60) -> String {
+        var out = ""
+        for scalar in prompt.lowercased().unicodeScalars {
+            if scalar.isASCII, CharacterSet.alphanumerics.contains(scalar) {
+                out.unicodeScalars.append(scalar)
+            } else if !out.isEmpty, out.last != "-" {
+                out.append("-")
+            }
+        }
+        if out.count > maxLength {
+            // Cut at a word boundary when there is one.
+            let cut = out.prefix(maxLength + 1)
+            out = cut.lastIndex(of: "-").map { String(cut[..<$0]) } ?? String(out.prefix(maxLength))
+        }
+        while out.hasSuffix("-") { out.removeLast() }
+        return out.isEmpty ? "image" : out
+    }
+
+    /// The stem shared by a run's result and its frame directory.
+    static func stem(prompt: String, seed: UInt64) -> String { "\(slug(prompt))-\(seed)" }
+
+    /// DIR/<stem>.png
+    static func resultURL(in directory: URL, prompt: String, seed: UInt64) -> URL {
+        directory.appendingPathComponent(stem(prompt: prompt, seed: seed) + ".png")
+    }
+
+    /// DIR/<stem>-frames/step-NNNN.png
+    static func frameURL(in directory: URL, prompt: String, seed: UInt64, step: Int) -> URL {
+        directory.appendingPathComponent(stem(prompt: prompt, seed: seed) + "-frames")
+            .appendingPathComponent(String(format: "step-%04d.png", step))
+    }
+
+    /// Creates `directory` (and its parents) if needed; failure is the user's bad --output.
+    static func prepareDirectory(_ directory: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw BadInput("\(directory.path): not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw BadInput("\(directory.path): cannot create directory")
+        }
+    }
+
+    /// Provenance written into every PNG: software and version first, then the run's settings.
+    static func metadata(_ settings: [(String, String)]) -> [(String, String)] {
+        [("Software", "vqclip \(vqclipVersion)"), ("vqclip_version", vqclipVersion)] + settings
+    }
+}
+
+/// The --json switch every long-running command shares.
+struct ReportingOptions: ParsableArguments {
+    @Flag(name: .long, help: "Emit one JSON object per line on stdout (events: start, progress, saved, done, error) instead of drawing progress.")
+    var json = false
+}

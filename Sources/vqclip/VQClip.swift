@@ -1,0 +1,76 @@
+// The root command: subcommand table, --version, and the exit-code policy
+// (0 success, 2 bad input, 1 internal failure) applied to every error.
+
+import ArgumentParser
+import Foundation
+import ImageCodecs
+
+@main
+struct VQClip: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vqclip",
+        abstract: "Text-to-image by VQGAN+CLIP optimisation, natively in Swift.",
+        discussion: """
+            Exit status: 0 on success, 2 on bad input (missing or unreadable files, invalid \
+            arguments), 1 on an internal failure.
+            """,
+        version: vqclipVersion,
+        subcommands: [
+            DemoCommand.self,
+            ShapesCommand.self,
+            // MARK: subcommands wired in by merges
+            // InspectCommand.self — add here once Sources/vqclip/InspectCommand.swift is merged.
+        ]
+    )
+
+    /// Runs the command line and turns every error into one stderr line and an exit status.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let json = arguments.contains("--json")
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            // --help and --version arrive here as "clean" errors; ArgumentParser prints them.
+            if exitCode(for: error) == .success { self.exit(withError: error) }
+            let failure = Failure(error, parseStatus: exitCode(for: error), parseMessage: message(for: error))
+            if json { JSONLine.write([("event", .string("error")), ("message", .string(failure.message)),
+                                      ("status", .int(Int(failure.status)))]) }
+            Terminal.writeError("vqclip: error: \(failure.message)\n")
+            Foundation.exit(failure.status)
+        }
+    }
+}
+
+/// An error classified for the user: status 2 for bad input, 1 for internal failures.
+struct Failure {
+    let status: Int32
+    let message: String
+
+    init(_ error: Error, parseStatus: ExitCode, parseMessage: String) {
+        if let input = error as? UserInputError {
+            status = 2
+            message = input.description
+        } else if parseStatus == .validationFailure {
+            // Argument parsing or validation: a user error in the command line itself.
+            status = 2
+            message = parseMessage.split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+        } else {
+            status = 1
+            message = "internal error: \(error)"
+        }
+    }
+}
+
+/// Errors caused by what the user gave us (files, values): exit status 2, printed as one line.
+protocol UserInputError: Error, CustomStringConvertible {}
+
+extension ImageIOError: UserInputError {}
+
+/// A user error (bad file, bad value) found while running.
+struct BadInput: UserInputError {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

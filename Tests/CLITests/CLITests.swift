@@ -1,0 +1,214 @@
+// The vqclip binary as users run it: a subprocess with pipes (so stderr is not a terminal),
+// checked for exit codes, one-line errors, help text, JSON events and the files it writes.
+// The test target depends on the executable target, so SwiftPM builds the binary first.
+
+import Foundation
+import ImageCodecs
+import Testing
+
+/// Output of one run.
+struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+enum VQClipBinary {
+    /// The freshly built binary: next to the test bundle (same build directory), else under the
+    /// package's .build/debug.
+    static let url: URL = {
+        var candidates: [URL] = []
+        if let executable = Bundle.main.executableURL {
+            candidates.append(executable.deletingLastPathComponent().appendingPathComponent("vqclip"))
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug/vqclip"))
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
+    }()
+
+    static func run(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = arguments
+        // Files rather than pipes: no deadlock however much either stream writes.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vqclip-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("out"), err = scratch.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus,
+                   stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
+                   stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
+    }
+}
+
+struct ScratchDirectory {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vqclip-clitest-\(UUID().uuidString)")
+    init() { try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+    func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Parses each stdout line as a JSON object.
+func jsonEvents(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
+    text.split(separator: "\n").compactMap { line in
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            Issue.record("not a JSON object: \(line)", sourceLocation: sourceLocation)
+            return nil
+        }
+        return object
+    }
+}
+
+/// Expects exit status 2 and exactly one stderr line "vqclip: error: <expected…>".
+func expectUserError(_ run: Run, startingWith expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(run.status == 2, "stderr: \(run.stderr)", sourceLocation: sourceLocation)
+    let lines = run.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.count == 2 && lines[1].isEmpty, "expected one line, got: \(run.stderr)", sourceLocation: sourceLocation)
+    #expect(run.stderr.hasPrefix("vqclip: error: " + expected), "got: \(run.stderr)", sourceLocation: sourceLocation)
+}
+
+@Suite("vqclip command line", .serialized)
+struct CLITests {
+    @Test func binaryIsBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: VQClipBinary.url.path), "\(VQClipBinary.url.path)")
+    }
+
+    @Test func version() throws {
+        let run = try VQClipBinary.run(["--version"])
+        #expect(run.status == 0)
+        let version = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(version.split(separator: ".").count == 3 && version.allSatisfy { $0.isNumber || $0 == "." }, "\(version)")
+    }
+
+    @Test func helpForTheRootAndEverySubcommand() throws {
+        let root = try VQClipBinary.run(["--help"])
+        #expect(root.status == 0 && root.stdout.contains("USAGE: vqclip"))
+        // Subcommands as listed by the root help (indented names after SUBCOMMANDS:).
+        let section = root.stdout.components(separatedBy: "SUBCOMMANDS:").last ?? ""
+        let names = section.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("  "), !line.hasPrefix("   ") else { return nil }
+            let name = line.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
+            return name.flatMap { $0.allSatisfy { $0.isLowercase || $0 == "-" } ? $0 : nil }
+        }
+        #expect(Set(["demo", "shapes"]).isSubset(of: Set(names)), "\(names)")
+        for name in names {
+            let help = try VQClipBinary.run([name, "--help"])
+            #expect(help.status == 0, "\(name)")
+            #expect(help.stdout.contains("USAGE: vqclip \(name)"), "\(name)")
+            #expect(help.stdout.contains("OPTIONS:"), "\(name)")
+        }
+    }
+
+    @Test func badArgumentsAreUserErrors() throws {
+        expectUserError(try VQClipBinary.run(["demo"]), startingWith: "Missing expected argument '--output")
+        expectUserError(try VQClipBinary.run(["demo", "--output", "x", "--size", "4"]), startingWith: "--size must be between")
+        expectUserError(try VQClipBinary.run(["demo", "--output", "x", "--steps", "many"]), startingWith: "The value 'many' is invalid")
+        expectUserError(try VQClipBinary.run(["no-such-command"]), startingWith: "Unexpected argument")
+        expectUserError(try VQClipBinary.run(["demo", "--output", "x", "--prompt", "a horse"]), startingWith: "prompt \"a horse\" uses no known word")
+    }
+
+    @Test func missingAndCorruptInputImages() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let out = dir.file("out").path
+        let missing = dir.file("missing.png").path
+        expectUserError(try VQClipBinary.run(["demo", "--output", out, "--init-image", missing]),
+                        startingWith: "\(missing): cannot open file")
+        let garbage = dir.file("garbage.png")
+        try Data("this is not an image".utf8).write(to: garbage)
+        expectUserError(try VQClipBinary.run(["demo", "--output", out, "--init-image", garbage.path]),
+                        startingWith: "\(garbage.path): not a PNG or JPEG file")
+        // A real PNG cut in half.
+        let whole = dir.file("whole.png")
+        try ImageIO.writePNG(RGBImage(width: 40, height: 40, fill: (200, 10, 10)), to: whole)
+        let bytes = try Data(contentsOf: whole)
+        let truncated = dir.file("truncated.png")
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        expectUserError(try VQClipBinary.run(["demo", "--output", out, "--init-image", truncated.path]),
+                        startingWith: "\(truncated.path): invalid PNG")
+        // Bad input is detected before anything is written.
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func jsonEventsAreOneObjectPerLine() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let run = try VQClipBinary.run(["demo", "--output", dir.url.path, "--size", "32", "--steps", "6", "--save-every", "3",
+                                        "--seed", "5", "--prompt", "a small green square on a white background", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.isEmpty, "\(run.stderr)")
+        let events = jsonEvents(run.stdout)
+        let kinds = events.map { $0["event"] as? String ?? "?" }
+        #expect(kinds.first == "start" && kinds.last == "done", "\(kinds)")
+        #expect(kinds.filter { $0 == "progress" }.count == 6)
+        let start = events[0]
+        #expect(start["seed"] as? Int == 5 && start["steps"] as? Int == 6 && start["command"] as? String == "demo")
+        let progress = events.filter { $0["event"] as? String == "progress" }
+        #expect(progress.map { $0["step"] as? Int ?? -1 } == Array(1...6))
+        #expect(progress.allSatisfy { ($0["loss"] as? Double).map { $0 >= 0 } ?? false && $0["total"] as? Int == 6 })
+        let saved = events.filter { $0["event"] as? String == "saved" }
+        #expect(saved.map { $0["kind"] as? String ?? "" } == ["frame", "frame", "final"])
+        for event in saved {
+            let path = event["path"] as? String ?? ""
+            #expect(FileManager.default.fileExists(atPath: path), "\(path)")
+        }
+        #expect(events.last?["path"] as? String == saved.last?["path"] as? String)
+    }
+
+    @Test func jsonErrorEvent() throws {
+        let run = try VQClipBinary.run(["demo", "--output", "/tmp", "--init-image", "/nonexistent/x.png", "--json"])
+        #expect(run.status == 2)
+        let events = jsonEvents(run.stdout)
+        #expect(events.count == 1 && events[0]["event"] as? String == "error")
+        #expect((events[0]["message"] as? String)?.hasPrefix("/nonexistent/x.png: cannot open file") == true)
+    }
+
+    @Test func demoWritesAPNGWithProvenance() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let prompt = "a large red circle on a blue background"
+        let run = try VQClipBinary.run(["demo", "--output", dir.url.path, "--size", "32", "--steps", "5", "--seed", "42",
+                                        "--save-every", "0", "--prompt", prompt])
+        #expect(run.status == 0, "\(run.stderr)")
+        // Human mode with stderr redirected: the result path on stdout, no bar or escape codes.
+        let result = dir.file("a-large-red-circle-on-a-blue-background-42.png")
+        #expect(run.stdout == result.path + "\n")
+        #expect(!run.stderr.contains("\u{1B}") && !run.stderr.contains("\r"))
+        let contents = try FileManager.default.contentsOfDirectory(atPath: dir.url.path)
+        #expect(contents == [result.lastPathComponent])
+        let image = try ImageIO.read(contentsOf: result)
+        #expect(image.width == 32 && image.height == 32)
+        let text = Dictionary(try ImageIO.readText(contentsOf: result).map { ($0.keyword, $0.text) }, uniquingKeysWith: { a, _ in a })
+        let version = try VQClipBinary.run(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(text["prompt"] == prompt)
+        #expect(text["seed"] == "42")
+        #expect(text["steps"] == "5")
+        #expect(text["vqclip_version"] == version)
+        #expect(text["Software"] == "vqclip \(version)")
+    }
+
+    @Test func demoIsReproducibleForASeed() throws {
+        let a = ScratchDirectory(), b = ScratchDirectory()
+        defer { a.remove(); b.remove() }
+        for dir in [a, b] {
+            let run = try VQClipBinary.run(["demo", "--output", dir.url.path, "--size", "24", "--steps", "4", "--seed", "3", "--save-every", "0"])
+            #expect(run.status == 0)
+        }
+        let name = try FileManager.default.contentsOfDirectory(atPath: a.url.path)[0]
+        #expect(try ImageIO.read(contentsOf: a.file(name)) == ImageIO.read(contentsOf: b.file(name)))
+    }
+
+    @Test func shapesWritesCaptionedScenes() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let run = try VQClipBinary.run(["shapes", "--output", dir.url.path, "--count", "3", "--size", "24", "--seed", "9"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.url.path).sorted()
+        #expect(files == ["shapes-9-0000.png", "shapes-9-0001.png", "shapes-9-0002.png"])
+        let caption = try ImageIO.readText(contentsOf: dir.file(files[0])).first { $0.keyword == "caption" }?.text
+        #expect(caption?.hasPrefix("a ") == true && caption?.hasSuffix(" background") == true)
+    }
+}

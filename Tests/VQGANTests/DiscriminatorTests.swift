@@ -1,0 +1,84 @@
+// NLayerDiscriminator parity with taming: BatchNorm in eval mode (running statistics) and in train
+// mode (batch statistics, running-statistics update), ActNorm, and d loss / d input for
+// loss = sum(D(x) · R). Tolerance 1e-4 relative (max |error| / max |reference|).
+
+import Foundation
+import Testing
+import Tensors
+@testable import VQGAN
+
+@Suite struct DiscriminatorTests {
+    static let tolerance: Float = 1e-4
+
+    func load(_ tag: String, config: DiscriminatorConfig, requiresGrad: Bool = false) throws -> NLayerDiscriminator {
+        let loader = WeightLoader(source: try Fixture.weights("disc_\(tag)_weights.safetensors"), requiresGrad: requiresGrad)
+        let d = try NLayerDiscriminator(WeightScope(loader: loader, path: "loss.discriminator"), config: config)
+        try loader.finish()
+        return d
+    }
+
+    @Test func batchNormDiscriminatorMatchesReference() throws {
+        let config = DiscriminatorConfig(inChannels: 3, ndf: 8, nLayers: 3, useActNorm: false)
+        let d = try load("bn", config: config)
+        #expect(d.layers.count == 5)
+        let io = try Fixture.read("disc_bn_io.safetensors")
+        let x = Fixture.tensor(io, "x", requiresGrad: true)
+        let out = d(x)
+        let e1 = expectClose(out, Fixture.tensor(io, "out_eval"), tolerance: Self.tolerance, "D(x) eval")
+        out.backward(seed: io["r"]!.values)
+        let e2 = expectClose(x.grad!, Fixture.tensor(io, "grad_x"), tolerance: Self.tolerance, "d D / d x eval")
+
+        let xt = Fixture.tensor(io, "x", requiresGrad: true)
+        let outTrain = d(xt, training: true)
+        let e3 = expectClose(outTrain, Fixture.tensor(io, "out_train"), tolerance: Self.tolerance, "D(x) train")
+        outTrain.backward(seed: io["r"]!.values)
+        let e4 = expectClose(xt.grad!, Fixture.tensor(io, "grad_x_train"), tolerance: Self.tolerance, "d D / d x train")
+        var statErrors: [Float] = []
+        for (k, layer) in d.layers.enumerated() {
+            guard case .batch(_, _, let runningMean, let runningVar)? = layer.norm else { continue }
+            let index = [3, 6, 9][k - 1]
+            statErrors.append(expectClose(runningMean, Fixture.tensor(io, "after_train.main.\(index).running_mean"),
+                                          tolerance: Self.tolerance, "running_mean \(index)"))
+            statErrors.append(expectClose(runningVar, Fixture.tensor(io, "after_train.main.\(index).running_var"),
+                                          tolerance: Self.tolerance, "running_var \(index)"))
+        }
+        #expect(statErrors.count == 6)
+        print("VQGAN parity discriminator (BatchNorm): eval \(e1), grad \(e2), train \(e3), train grad \(e4), running stats \(statErrors.max()!)")
+    }
+
+    @Test func actNormDiscriminatorMatchesReference() throws {
+        let config = DiscriminatorConfig(inChannels: 3, ndf: 8, nLayers: 2, useActNorm: true)
+        let d = try load("actnorm", config: config)
+        let io = try Fixture.read("disc_actnorm_io.safetensors")
+        let x = Fixture.tensor(io, "x", requiresGrad: true)
+        let out = d(x)
+        let e1 = expectClose(out, Fixture.tensor(io, "out_eval"), tolerance: Self.tolerance, "D(x) actnorm")
+        out.backward(seed: io["r"]!.values)
+        let e2 = expectClose(x.grad!, Fixture.tensor(io, "grad_x"), tolerance: Self.tolerance, "d D / d x actnorm")
+        print("VQGAN parity discriminator (ActNorm): out \(e1), grad \(e2)")
+    }
+
+    @Test func discriminatorWeightGradientsAgreeWithFiniteDifferences() throws {
+        let config = DiscriminatorConfig(inChannels: 3, ndf: 8, nLayers: 2, useActNorm: false)
+        let d = try NLayerDiscriminator(WeightLoader(randomSeed: 3, requiresGrad: true).scope("d"), config: config)
+        let x = Tensor.randn([1, 3, 16, 16], seed: 4)
+        let r = Tensor.randn(d(x).shape, seed: 5).data
+        let weight = d.layers[1].conv.weight
+        guard case .batch(let bnWeight, _, _, _)? = d.layers[1].norm else { Issue.record("no BatchNorm"); return }
+        d(x).backward(seed: r)
+        func loss() -> Double {
+            Autograd.withoutGrad { zip(d(x).data, r).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+        }
+        for (t, i) in [(weight, 0), (weight, 77), (bnWeight, 3)] {
+            let analytic = t.grad!.data[i]
+            let saved = t.data[i]
+            t.data[i] = saved + 1e-2
+            let plus = loss()
+            t.data[i] = saved - 1e-2
+            let minus = loss()
+            t.data[i] = saved
+            let numeric = Float((plus - minus) / 2e-2)
+            #expect(abs(analytic - numeric) <= 1e-3 + 2e-2 * abs(numeric), "dL/dw[\(i)]: \(analytic) vs \(numeric)")
+        }
+    }
+}
