@@ -83,13 +83,33 @@ public func zeroShotProbabilities(cosine: Tensor, logitScale: Float) -> [[Float]
     return (0..<cosine.shape[0]).map { Array(probs.data[($0 * n)..<(($0 + 1) * n)]) }
 }
 
-/// Retrieval: image indices ordered by decreasing cosine similarity to text `textIndex`
-/// (ties keep the input order).
-public func rankImages(cosine: Tensor, textIndex: Int) -> [Int] {
-    let b = cosine.shape[0], n = cosine.shape[1]
-    precondition(textIndex >= 0 && textIndex < n, "rankImages: text \(textIndex) of \(n)")
-    return (0..<b).sorted { i, j in
-        let a = cosine.data[i * n + textIndex], c = cosine.data[j * n + textIndex]
-        return a > c || (a == c && i < j)
+
+/// CLIP scores of a set of images against a set of texts.
+public struct CLIPScores: Sendable {
+    /// Cosine similarity of image i and text j: `cosine[i][j]`.
+    public let cosine: [[Float]]
+    /// Per image, the softmax over texts of exp(logit scale)·cosine (zero-shot classification).
+    public let probabilities: [[Float]]
+
+    /// Image indices by decreasing similarity to text `textIndex` (retrieval).
+    public func ranking(text textIndex: Int) -> [Int] {
+        cosine.indices.sorted { i, j in
+            cosine[i][textIndex] > cosine[j][textIndex] || (cosine[i][textIndex] == cosine[j][textIndex] && i < j)
+        }
+    }
+}
+
+extension CLIPModel {
+    /// Scores preprocessed images [B, 3, S, S] (see ``CLIPPreprocess/imageTensor(width:height:rgb:size:)``)
+    /// against prompts. Runs without recording gradients. Prompts over the context throw unless
+    /// `truncate`.
+    public func score(images: Tensor, prompts: [String], tokenizer: Tokenizer, truncate: Bool = false) throws -> CLIPScores {
+        try Autograd.withoutGrad {
+            let cos = similarityMatrix(imageFeatures: encodeImage(images),
+                                       textFeatures: try encodeText(prompts, tokenizer: tokenizer, truncate: truncate))
+            let n = cos.shape[1]
+            let rows = (0..<cos.shape[0]).map { Array(cos.data[($0 * n)..<(($0 + 1) * n)]) }
+            return CLIPScores(cosine: rows, probabilities: zeroShotProbabilities(cosine: cos, logitScale: logitScale))
+        }
     }
 }

@@ -174,6 +174,26 @@ public struct CLIPWeights {
         self.source = source
     }
 
+    /// Random weights of a given size (normal, std 0.02; LayerNorm scales 1; logit scale ln 100),
+    /// for benchmarks and tests that need the shapes, not trained values.
+    public static func random(_ configuration: CLIPConfiguration, seed: UInt64 = 0) -> CLIPWeights {
+        var raw: [String: RawTensor] = [:]
+        for (i, (name, shape)) in configuration.expectedShapes.enumerated() {
+            let values: [Float]
+            if name.hasSuffix("ln_1.weight") || name.hasSuffix("ln_2.weight") || name.contains("ln_pre.weight")
+                || name.contains("ln_post.weight") || name == "ln_final.weight" {
+                values = [Float](repeating: 1, count: shape.reduce(1, *))
+            } else if name == "logit_scale" {
+                values = [Float(Foundation.log(100.0))]
+            } else {
+                values = Tensor.randn(shape, std: 0.02, seed: seed &+ UInt64(i)).data
+            }
+            raw[name] = (shape, values)
+        }
+        // The shapes come from the configuration itself, so validation cannot fail.
+        return try! CLIPWeights(openAI: raw, source: "random")
+    }
+
     /// A tensor by canonical name.
     func tensor(_ name: String) throws -> Tensor {
         guard let t = tensors[name] else { throw CLIPError("\(source): missing tensor '\(name)'") }

@@ -155,3 +155,30 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
         #expect(message { _ = try model.encodeText([[0, 320]]) } == "CLIP text: token id 320 outside the vocabulary of 320")
     }
 }
+
+@Suite struct ScoringTests {
+    @Test func similarityProbabilitiesAndRanking() throws {
+        let images = Tensor(shape: [3, 2], data: [1, 0, 0, 2, 3, 3])
+        let texts = Tensor(shape: [2, 2], data: [2, 0, 0, 1])
+        let cos = similarityMatrix(imageFeatures: images, textFeatures: texts)
+        let r = Float(0.5).squareRoot()
+        let expected: [Float] = [1, 0, 0, 1, r, r]
+        for i in 0..<6 { #expect(abs(cos.data[i] - expected[i]) < 1e-6) }
+        // logit scale ln 100: probabilities softmax(100 · cos) per image.
+        let p = zeroShotProbabilities(cosine: cos, logitScale: Float(log(100.0)))
+        #expect(abs(p[0][0] - 1 / (1 + exp(-100))) < 1e-6 && abs(p[2][0] - 0.5) < 1e-6)
+        let scores = CLIPScores(cosine: [[0.1, 0.3], [0.5, 0.3], [0.2, 0.3]], probabilities: [])
+        #expect(scores.ranking(text: 0) == [1, 2, 0])
+        #expect(scores.ranking(text: 1) == [0, 1, 2])
+    }
+
+    /// The cosine matrix of the small model's towers equals the reference's.
+    @Test func scoreMatchesTowers() throws {
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"))
+        let ref = try Reference(fixtureURL("clip-small-reference.safetensors"))
+        let cos = ref["cosine"]
+        let imageFeatures = model.encodeImage(ref["images"])
+        let textFeatures = try model.encodeText(tokenRows(ref["tokens"]))
+        #expect(relativeError(similarityMatrix(imageFeatures: imageFeatures, textFeatures: textFeatures), cos) < 1e-4)
+    }
+}
