@@ -101,7 +101,7 @@ for r in rows {
 print("(attention FLOPs count the matrix products; groupnorm+silu rows are a nominal throughput index)")
 
 // Whole-model timings: the pieces of one VQGAN+CLIP step at the real architectures' shapes.
-let modelRows = vqganBenchmarks()
+let modelRows = vqganBenchmarks() + clipBenchmarks()
 if !modelRows.isEmpty {
     let width = modelRows.map(\.name.count).max()!
     print("\nmodel timings (best of 2)")

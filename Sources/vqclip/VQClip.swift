@@ -22,8 +22,8 @@ struct VQClip: ParsableCommand {
         subcommands: [
             DemoCommand.self,
             ShapesCommand.self,
-            // MARK: subcommands wired in by merges
-            // InspectCommand.self — add here once Sources/vqclip/InspectCommand.swift is merged.
+            ScoreCommand.self,
+            InspectCommand.self,
         ]
     )
 
