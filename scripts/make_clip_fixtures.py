@@ -8,6 +8,7 @@ with ftfy, run on Debian's python3-torch:
     pip install --target /tmp/pydeps regex
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py tokens
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py entities
+    PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py preprocess
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py small
     PYTHONPATH=/tmp/pydeps /usr/bin/python3 scripts/make_clip_fixtures.py b32 /tmp/clip-b32-fixture
 
@@ -15,7 +16,9 @@ Subcommands:
   tokens    tokenizer.json: token ids of a few hundred varied strings.
   entities  Sources/CLIP/Resources/html5-entities.txt: the HTML5 named character references
             (the table of the HTML standard, as Python's html.entities.html5 carries it).
-  small     a small random-weight CLIP: weights (float16 safetensors, OpenAI names), images,
+  preprocess clip-preprocess.safetensors: images through clip's _transform (PIL resize, crop).
+  small     a small random-weight CLIP: weights (float16 safetensors, OpenAI names; and the same
+            model as a TorchScript archive like OpenAI's .pt files), images,
             tokens, image/text features and d(cosine similarity)/d(image), in f32 from the
             fp16-rounded weights.
   b32       the same at ViT-B/32 shapes into a directory outside the repository (too large).
@@ -172,6 +175,139 @@ def make_entities():
 
 
 # --------------------------------------------------------------------------------------------
+# Model
+
+SMALL = dict(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=8,
+             context_length=77, vocab_size=320, transformer_width=128, transformer_heads=2,
+             transformer_layers=1)
+B32 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
+           context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
+           transformer_layers=12)
+
+
+def build_reference(cfg, seed):
+    """clip.model.CLIP with its own initialisation, plus noise on every vector parameter (so that
+    biases and LayerNorm affines are not all zeros and ones), rounded to float16 and back."""
+    import torch
+    from clip.model import CLIP
+    torch.manual_seed(seed)
+    model = CLIP(**cfg).float().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim <= 1 and name != "logit_scale":
+                p.add_(0.1 * torch.randn_like(p))
+            p.copy_(p.half().float())
+    return model
+
+
+def save_torchscript(model, cfg, image, text, path):
+    """The model as OpenAI publishes it: a TorchScript archive with the root's three scalar
+    buffers and the fp16/fp32 mix of clip.model.convert_weights (traced in f32: tracing fp16 on
+    the CPU is not possible, so the same parameters are cast afterwards)."""
+    import torch
+    for name, value in (("input_resolution", cfg["image_resolution"]), ("context_length", cfg["context_length"]),
+                        ("vocab_size", cfg["vocab_size"])):
+        if hasattr(model, name):
+            delattr(model, name)
+        model.register_buffer(name, torch.tensor(value))
+    traced = torch.jit.trace_module(model, {"forward": (image, text), "encode_image": (image,), "encode_text": (text,)})
+
+    def half_in_release(name):
+        leaf = name.split(".")[-1]
+        if leaf in ("in_proj_weight", "in_proj_bias", "text_projection", "proj"):
+            return True
+        return any(part in name for part in ("conv1.", "out_proj.", "c_fc.", "c_proj."))
+
+    with torch.no_grad():
+        for name, p in traced.named_parameters():
+            if half_in_release(name):
+                p.data = p.data.half()
+    traced.save(path)
+
+
+def make_model(small, outdir):
+    import torch
+    from safetensors.torch import save_file
+    cfg = SMALL if small else B32
+    torch.manual_seed(0)
+    model = build_reference(cfg, seed=1)
+    res, ctx, vocab = cfg["image_resolution"], cfg["context_length"], cfg["vocab_size"]
+    n_images, n_texts = 3, 2
+
+    # Images in CLIP's normalised range, as encode_image receives them.
+    images = torch.randn(n_images, 3, res, res) * 0.8
+    if small:
+        # Synthetic ids: the end token must be the largest id (the text tower takes its argmax).
+        lengths = [7, 12]
+        tokens = torch.zeros(n_texts, ctx, dtype=torch.long)
+        for i, n in enumerate(lengths):
+            tokens[i, 0] = vocab - 2
+            tokens[i, 1:n - 1] = torch.randint(1, vocab - 2, (n - 2,))
+            tokens[i, n - 1] = vocab - 1
+    else:
+        import clip
+        tokens = clip.tokenize(["a photo of a cat", "an oil painting of a lighthouse at dusk"])
+
+    x = images.clone().requires_grad_(True)
+    image_features = model.encode_image(x)
+    with torch.no_grad():
+        text_features = model.encode_text(tokens)
+    weights = torch.randn(n_images, n_texts)
+    cos = (image_features / image_features.norm(dim=-1, keepdim=True)) @ \
+          (text_features / text_features.norm(dim=-1, keepdim=True)).t()
+    loss = (cos * weights).sum()
+    loss.backward()
+
+    os.makedirs(outdir, exist_ok=True)
+    sd = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+    meta = {k: str(v) for k, v in cfg.items()}
+    save_file(sd, os.path.join(outdir, "clip-small-openai.safetensors" if small else "clip-b32-openai.safetensors"),
+              metadata=meta)
+    ref = {
+        "images": images,
+        "tokens": tokens.float(),
+        "image_features": image_features.detach(),
+        "text_features": text_features,
+        "cosine_weights": weights,
+        "cosine": cos.detach(),
+        "grad_images": x.grad,
+    }
+    save_file({k: v.contiguous() for k, v in ref.items()},
+              os.path.join(outdir, "clip-small-reference.safetensors" if small else "clip-b32-reference.safetensors"),
+              metadata={"loss": "sum(cosine * cosine_weights)"})
+    if small:
+        save_torchscript(model, cfg, images[:1], tokens[:1], os.path.join(outdir, "clip-small.pt"))
+    for f in sorted(os.listdir(outdir)):
+        print(os.path.join(outdir, f), os.path.getsize(os.path.join(outdir, f)))
+
+
+# --------------------------------------------------------------------------------------------
+# Preprocessing (clip.clip._transform: PIL bicubic resize of the short side, centre crop, normalise)
+
+
+def make_preprocess():
+    import numpy as np
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+    from clip.clip import _transform
+    rng = np.random.default_rng(7)
+    out = {}
+    # (width, height, size): downscale (antialiased), upscale, crop only, portrait downscale.
+    for i, (w, h, size) in enumerate([(61, 47, 24), (13, 17, 24), (40, 24, 24), (30, 90, 16)]):
+        # Smooth gradients plus noise, so that both the filter taps and the rounding matter.
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([xx * 255 / max(w - 1, 1), yy * 255 / max(h - 1, 1), (xx + yy) % 64 * 4], axis=-1)
+        pixels = np.clip(base + rng.normal(0, 40, size=(h, w, 3)), 0, 255).astype(np.uint8)
+        result = _transform(size)(Image.fromarray(pixels, "RGB"))
+        out[f"input{i}"] = torch.from_numpy(pixels.astype(np.float32))
+        out[f"output{i}"] = result.unsqueeze(0).contiguous()
+    path = os.path.join(FIXTURES, "clip-preprocess.safetensors")
+    save_file(out, path)
+    print(path, os.path.getsize(path))
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
@@ -183,6 +319,8 @@ def main():
         make_tokens()
     elif cmd == "entities":
         make_entities()
+    elif cmd == "preprocess":
+        make_preprocess()
     elif cmd == "small":
         make_model(small=True, outdir=FIXTURES)
     elif cmd == "b32":

@@ -174,7 +174,7 @@ final class Unpickler {
     private init(_ reader: ByteReader, persistentLoad: @escaping PersistentLoad) {
         self.reader = reader
         self.persistentLoad = persistentLoad
-        budget = 64 * reader.remaining + 1_000_000
+        budget = 4 * reader.remaining + 65_536
     }
 
     /// Unpickles the pickle starting at `offset` of `bytes`, passes the root value to `body`

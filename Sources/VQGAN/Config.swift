@@ -1,6 +1,7 @@
 // VQGAN hyperparameters: taming-transformers' `ddconfig` plus the quantizer and the optional
 // patch discriminator, read from a taming model.yaml or from vqclip's own JSON config.
 
+import Checkpoints
 import Foundation
 
 /// Encoder/decoder layout (taming's `ddconfig`).
@@ -120,6 +121,13 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
                            zChannels: 256, resolution: 256),
         discriminator: DiscriminatorConfig(nLayers: 3))
 
+    /// The public `vqgan_gumbel_f8_8192` model (GumbelVQ, no loss tensors in its checkpoint).
+    public static let gumbelF8_8192 = VQGANConfig(
+        embedDim: 256, nEmbed: 8192,
+        ddconfig: DDConfig(ch: 128, chMult: [1, 1, 2, 4], numResBlocks: 2, attnResolutions: [32],
+                           zChannels: 256, resolution: 256),
+        quantizer: .gumbel)
+
     /// Reads vqclip's own JSON config: this struct's fields in snake_case (`embed_dim`, `ddconfig.ch_mult`, ...).
     public init(json data: Data, file: String = "config") throws {
         do {
@@ -140,64 +148,25 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
         return try encoder.encode(self)
     }
 
-    /// Builds the config from taming's model.yaml parameters as plain values: `target` is
-    /// `model.target` and `params` is `model.params` (embed_dim, n_embed, ddconfig, lossconfig).
-    /// A Net2Net transformer config is accepted too: its `first_stage_config` is used.
-    public init(tamingTarget target: String, params: [String: Any], file: String = "model.yaml") throws {
-        if target.hasSuffix("Net2NetTransformer") {
-            guard let first = params["first_stage_config"] as? [String: Any],
-                  let firstTarget = first["target"] as? String,
-                  let firstParams = first["params"] as? [String: Any] else {
-                throw VQGANError("\(file): Net2NetTransformer config without first_stage_config.target/params")
-            }
-            try self.init(tamingTarget: firstTarget, params: firstParams, file: file)
-            return
+    /// Converts a parsed taming model.yaml (Checkpoints' ``TamingConfig``). The discriminator is
+    /// declared when the loss is a `…WithDiscriminator`; its width (`disc_ndf`, default 64) and norm
+    /// are not in the parsed config, so loaders refine them from the checkpoint's tensors (see
+    /// ``VQModel/load(checkpoint:config:withDiscriminator:requiresGrad:)``).
+    public init(taming t: TamingConfig, file: String = "model.yaml") throws {
+        if let target = t.target, !(target.hasSuffix("VQModel") || target.hasSuffix("GumbelVQ")) {
+            throw VQGANError("\(file): model.target \(target) is not a taming VQModel or GumbelVQ")
         }
-        let kind: QuantizerKind
-        switch target.split(separator: ".").last.map(String.init) ?? target {
-        case "VQModel": kind = .vector
-        case "GumbelVQ": kind = .gumbel
-        default: throw VQGANError("\(file): model.target \(target) is not a taming VQModel or GumbelVQ")
-        }
-        func int(_ dict: [String: Any], _ key: String, _ path: String, default value: Int? = nil) throws -> Int {
-            if let v = dict[key] as? Int { return v }
-            if let v = dict[key] as? Double, v == v.rounded() { return Int(v) }
-            if dict[key] == nil, let value { return value }
-            throw VQGANError("\(file): \(path)\(key) is missing or not an integer")
-        }
-        func ints(_ dict: [String: Any], _ key: String, _ path: String) throws -> [Int] {
-            guard let list = dict[key] as? [Any] else { throw VQGANError("\(file): \(path)\(key) is missing or not a list") }
-            return try list.map {
-                if let v = $0 as? Int { return v }
-                if let v = $0 as? Double, v == v.rounded() { return Int(v) }
-                throw VQGANError("\(file): \(path)\(key) has a non-integer entry")
-            }
-        }
-        func bool(_ dict: [String: Any], _ key: String, default value: Bool) -> Bool {
-            (dict[key] as? Bool) ?? value
-        }
-        guard let dd = params["ddconfig"] as? [String: Any] else {
-            throw VQGANError("\(file): model.params.ddconfig is missing")
-        }
-        let p = "model.params.ddconfig."
-        let ddconfig = DDConfig(
-            ch: try int(dd, "ch", p), chMult: try ints(dd, "ch_mult", p),
-            numResBlocks: try int(dd, "num_res_blocks", p), attnResolutions: try ints(dd, "attn_resolutions", p),
-            zChannels: try int(dd, "z_channels", p), resolution: try int(dd, "resolution", p),
-            inChannels: try int(dd, "in_channels", p, default: 3), outCh: try int(dd, "out_ch", p, default: 3),
-            doubleZ: bool(dd, "double_z", default: false))
+        let d = t.ddconfig
+        let ddconfig = DDConfig(ch: d.ch, chMult: d.chMult, numResBlocks: d.numResBlocks,
+                                attnResolutions: d.attnResolutions, zChannels: d.zChannels, resolution: d.resolution,
+                                inChannels: d.inChannels, outCh: d.outCh, doubleZ: d.doubleZ)
         var discriminator: DiscriminatorConfig?
-        if let loss = params["lossconfig"] as? [String: Any], let lossTarget = loss["target"] as? String,
-           lossTarget.hasSuffix("WithDiscriminator") {
-            let lp = loss["params"] as? [String: Any] ?? [:]
-            let q = "model.params.lossconfig.params."
-            discriminator = DiscriminatorConfig(
-                inChannels: try int(lp, "disc_in_channels", q, default: 3), ndf: try int(lp, "disc_ndf", q, default: 64),
-                nLayers: try int(lp, "disc_num_layers", q, default: 3),
-                useActNorm: bool(lp, "use_actnorm", default: false))
+        if let loss = t.loss, loss.target?.hasSuffix("WithDiscriminator") ?? false {
+            discriminator = DiscriminatorConfig(inChannels: loss.discInChannels ?? 3, ndf: 64,
+                                                nLayers: loss.discNumLayers ?? 3, useActNorm: false)
         }
-        self.init(embedDim: try int(params, "embed_dim", "model.params."), nEmbed: try int(params, "n_embed", "model.params."),
-                  ddconfig: ddconfig, quantizer: kind, discriminator: discriminator)
+        self.init(embedDim: t.embedDim, nEmbed: t.nEmbed, ddconfig: ddconfig, quantizer: t.isGumbel ? .gumbel : .vector,
+                  discriminator: discriminator)
         try validate(file: file)
     }
 

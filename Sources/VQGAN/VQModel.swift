@@ -2,7 +2,12 @@
 // post_quant_conv → decoder for codes to images, plus the loss' patch discriminator when asked for.
 // Parameters are looked up under the checkpoint's own names (`encoder.down.0.block.1.norm1.weight`).
 
+import Checkpoints
+import Foundation
 import Tensors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A VQGAN first-stage model.
 ///
@@ -24,6 +29,8 @@ public final class VQModel {
     public let postQuantConv: Conv2d
     /// Every parameter (not the BatchNorm running statistics) under its checkpoint key.
     public let parameters: [(name: String, tensor: Tensor)]
+    /// The discriminator's buffers (BatchNorm running statistics and counters, ActNorm flags).
+    public let buffers: [(name: String, tensor: Tensor)]
 
     /// Builds the model from `weights`, strictly: every tensor the model needs must be present
     /// with its exact shape, and every stored key must be used, except `loss.*` (LPIPS and, unless
@@ -58,6 +65,61 @@ public final class VQModel {
         postQuantConv = try Conv2d(root.scope("post_quant_conv"), in: config.embedDim, out: d.zChannels, kernel: 1)
         try weights.finish(ignoringPrefixes: withDiscriminator ? ["loss.perceptual_loss."] : ["loss."])
         parameters = weights.parameters
+        buffers = weights.buffers
+    }
+
+    /// Writes the model in vqclip's own format: every parameter and buffer under its checkpoint
+    /// key as Float32 safetensors at `weights`, and the config as JSON at `config`. Both files are
+    /// replaced atomically. ``load(checkpoint:config:withDiscriminator:requiresGrad:)`` reads them back.
+    public func save(weights weightsURL: URL, config configURL: URL) throws {
+        let tensors = (parameters + buffers).map { (name: $0.name, shape: $0.tensor.shape, values: $0.tensor.data) }
+        try SafeTensors.write(tensors, metadata: ["format": "vqclip-vqgan"], to: weightsURL)
+        let temporary = configURL.deletingLastPathComponent()
+            .appendingPathComponent(".\(configURL.lastPathComponent).tmp-\(getpid())")
+        do {
+            try config.jsonData().write(to: temporary)
+            guard rename(temporary.path, configURL.path) == 0 else {
+                throw VQGANError("rename failed (errno \(errno))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw VQGANError("\(configURL.path): cannot write config: \(error.localizedDescription)")
+        }
+    }
+
+    /// Loads a checkpoint (`.ckpt` Lightning/torch file or vqclip's `.safetensors`) with its
+    /// config: taming's `model.yaml` (`.yaml`/`.yml`, Net2Net first stages included: their
+    /// `first_stage_model.` prefix is applied) or vqclip's JSON config (any other extension).
+    /// The discriminator's width, input channels and norm (ActNorm vs BatchNorm) are read from
+    /// the checkpoint's `loss.discriminator.main.*` tensors, since taming's yaml usually omits them.
+    public static func load(checkpoint: URL, config configURL: URL, withDiscriminator: Bool = false,
+                            requiresGrad: Bool = false) throws -> VQModel {
+        var config: VQGANConfig
+        var prefix = ""
+        let ext = configURL.pathExtension.lowercased()
+        if ext == "yaml" || ext == "yml" {
+            let taming = try TamingConfig.load(contentsOf: configURL)
+            config = try VQGANConfig(taming: taming, file: configURL.path)
+            prefix = taming.stateDictPrefix
+        } else {
+            let data: Data
+            do { data = try Data(contentsOf: configURL) } catch {
+                throw VQGANError("\(configURL.path): cannot read config: \(error.localizedDescription)")
+            }
+            config = try VQGANConfig(json: data, file: configURL.path)
+        }
+        let stateDict = try loadStateDict(contentsOf: checkpoint)
+        if withDiscriminator, var disc = config.discriminator {
+            let first = prefix + "loss.discriminator.main.0.weight"
+            if let shape = stateDict.tensors[first]?.shape, shape.count == 4 {
+                disc.ndf = shape[0]
+                disc.inChannels = shape[1]
+            }
+            disc.useActNorm = stateDict.tensors[prefix + "loss.discriminator.main.3.loc"] != nil
+            config.discriminator = disc
+        }
+        let loader = WeightLoader(source: WeightSource(stateDict: stateDict), prefix: prefix, requiresGrad: requiresGrad)
+        return try VQModel(config: config, weights: loader, withDiscriminator: withDiscriminator)
     }
 
     /// Image [N, in_channels, H, W] in [−1, 1] → continuous latent [N, embed_dim, H/f, W/f]

@@ -1,0 +1,72 @@
+// The transformer block shared by CLIP's vision and text towers (OpenAI's ResidualAttentionBlock):
+//   x = x + out_proj(attention(ln_1(x)));  x = x + c_proj(QuickGELU(c_fc(ln_2(x))))
+// with multi-head self-attention over 64-wide heads, LayerNorm eps 1e-5. All matrix products run on
+// the flattened [B·T, width] rows so that one sgemm covers every cutout.
+
+import Tensors
+
+/// Weights of one ResidualAttentionBlock (frozen: they never receive gradients).
+struct ResidualAttentionBlock {
+    let width: Int
+    let heads: Int
+    let ln1Weight: Tensor, ln1Bias: Tensor
+    // OpenAI fuses q, k, v into in_proj [3·width, width]; the rows are split once at load so that
+    // each projection is its own GEMM and no slicing op is needed on activations.
+    let qWeight: Tensor, qBias: Tensor
+    let kWeight: Tensor, kBias: Tensor
+    let vWeight: Tensor, vBias: Tensor
+    let outWeight: Tensor, outBias: Tensor
+    let ln2Weight: Tensor, ln2Bias: Tensor
+    let fcWeight: Tensor, fcBias: Tensor
+    let projWeight: Tensor, projBias: Tensor
+
+    /// Takes the block's weights from canonical (OpenAI) names under `prefix`
+    /// (e.g. "visual.transformer.resblocks.3.").
+    init(weights: CLIPWeights, prefix: String, width: Int, heads: Int) throws {
+        self.width = width
+        self.heads = heads
+        func w(_ name: String) throws -> Tensor { try weights.tensor(prefix + name) }
+        ln1Weight = try w("ln_1.weight"); ln1Bias = try w("ln_1.bias")
+        ln2Weight = try w("ln_2.weight"); ln2Bias = try w("ln_2.bias")
+        let inWeight = try w("attn.in_proj_weight"), inBias = try w("attn.in_proj_bias")
+        func rows(_ t: Tensor, _ part: Int) -> Tensor {
+            let n = t.count / 3
+            let shape = t.rank == 2 ? [width, width] : [width]
+            return Tensor(shape: shape, data: Array(t.data[(part * n)..<((part + 1) * n)]))
+        }
+        qWeight = rows(inWeight, 0); kWeight = rows(inWeight, 1); vWeight = rows(inWeight, 2)
+        qBias = rows(inBias, 0); kBias = rows(inBias, 1); vBias = rows(inBias, 2)
+        outWeight = try w("attn.out_proj.weight"); outBias = try w("attn.out_proj.bias")
+        fcWeight = try w("mlp.c_fc.weight"); fcBias = try w("mlp.c_fc.bias")
+        projWeight = try w("mlp.c_proj.weight"); projBias = try w("mlp.c_proj.bias")
+    }
+
+    /// x: [B, T, width] → [B, T, width]. `causal` forbids attending to later positions (text).
+    func callAsFunction(_ x: Tensor, causal: Bool) -> Tensor {
+        let b = x.shape[0], t = x.shape[1]
+        let headWidth = width / heads
+        // [B, T, W] → [B, H, T, W/H]
+        func splitHeads(_ y: Tensor) -> Tensor {
+            y.reshaped([b, t, heads, headWidth]).permuted([0, 2, 1, 3])
+        }
+        let h = Tensor.layerNorm(x, weight: ln1Weight, bias: ln1Bias, eps: 1e-5)
+        let q = splitHeads(Tensor.linear(h, weight: qWeight, bias: qBias))
+        let k = splitHeads(Tensor.linear(h, weight: kWeight, bias: kBias))
+        let v = splitHeads(Tensor.linear(h, weight: vWeight, bias: vBias))
+        let attended = Tensor.scaledDotProductAttention(q, k, v, causal: causal)   // [B, H, T, W/H]
+        let merged = attended.permuted([0, 2, 1, 3]).reshaped([b, t, width])
+        let x1 = x + Tensor.linear(merged, weight: outWeight, bias: outBias)
+        let h2 = Tensor.layerNorm(x1, weight: ln2Weight, bias: ln2Bias, eps: 1e-5)
+        let mlp = Tensor.linear(Tensor.linear(h2, weight: fcWeight, bias: fcBias).quickGELU(),
+                                weight: projWeight, bias: projBias)
+        return x1 + mlp
+    }
+}
+
+/// Row `index[i]` of each sequence: x [B, T, W] → [B, W]. Differentiable (a row gather whose
+/// backward scatters into x).
+func gatherRows(_ x: Tensor, at index: [Int]) -> Tensor {
+    let b = x.shape[0], t = x.shape[1], w = x.shape[2]
+    precondition(index.count == b, "gatherRows: \(index.count) indices for a batch of \(b)")
+    return Tensor.embedding((0..<b).map { $0 * t + index[$0] }, weight: x.reshaped([b * t, w]))
+}

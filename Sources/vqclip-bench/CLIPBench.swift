@@ -1,0 +1,35 @@
+// CLIP's share of a rendering step: the ViT-B/32 image tower over a batch of 224x224 cutouts,
+// forward and forward+backward with respect to the images (weights frozen, random values).
+
+import CLIP
+import Dispatch
+import Tensors
+
+/// Timings (best of two after a warm-up) of ViT-B/32 encodeImage on 32 cutouts: forward only,
+/// and forward + backward to the pixels of a loss that weights every feature.
+func clipBenchmarks() -> [(name: String, seconds: Double)] {
+    let config = CLIPConfiguration.vitB32
+    guard let model = try? CLIPModel(weights: CLIPWeights.random(config, seed: 11)) else { return [] }
+    let batch = 32
+    let images = Tensor.randn([batch, 3, config.imageResolution, config.imageResolution], seed: 12, requiresGrad: true)
+    let seed = Tensor.randn([batch, config.embedDim], seed: 13).data
+
+    func best(_ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity
+        for _ in 0..<2 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        return best
+    }
+
+    let forward = best { _ = Autograd.withoutGrad { model.encodeImage(images) } }
+    let both = best {
+        images.zeroGrad()
+        model.encodeImage(images).backward(seed: seed)
+    }
+    return [("CLIP ViT-B/32 encodeImage fwd, \(batch) cutouts 224x224", forward),
+            ("CLIP ViT-B/32 encodeImage fwd+bwd (d images, frozen weights), \(batch) cutouts", both)]
+}

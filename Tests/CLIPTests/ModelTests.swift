@@ -1,0 +1,184 @@
+// Parity of the CLIP towers with OpenAI's clip.model.CLIP on a small random-weight model
+// (fixture by scripts/make_clip_fixtures.py small): image features, text features and
+// d(cosine similarity)/d(image). Weights are float16 in the file; the reference ran in float32
+// on the same rounded weights, so the only differences are float32 summation order.
+//
+// Tolerance: max |swift − reference| ≤ 1e-4 · max |reference| per tensor.
+
+import Checkpoints
+import Foundation
+import Tensors
+import Testing
+@testable import CLIP
+
+struct Reference {
+    let tensors: [String: Tensor]
+    init(_ url: URL) throws {
+        let sd = try SafeTensors.read(contentsOf: url)
+        var t: [String: Tensor] = [:]
+        for name in sd.names { let st = sd.tensors[name]!; t[name] = Tensor(shape: st.shape, data: try st.floats()) }
+        tensors = t
+    }
+    subscript(_ name: String) -> Tensor { tensors[name]! }
+}
+
+/// Largest absolute difference relative to the largest reference magnitude.
+func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
+    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
+    var diff: Float = 0, scale: Float = 0
+    for i in 0..<a.count { diff = max(diff, abs(a.data[i] - b.data[i])); scale = max(scale, abs(b.data[i])) }
+    return diff / max(scale, 1e-30)
+}
+
+func tokenRows(_ t: Tensor) -> [[Int]] {
+    let n = t.shape[1]
+    return (0..<t.shape[0]).map { r in (0..<n).map { Int(t.data[r * n + $0]) } }
+}
+
+/// Image features, text features and the image gradient of Σ cosine·weights.
+func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Float, text: Float, grad: Float) {
+    let images = Tensor(shape: ref["images"].shape, data: ref["images"].data, requiresGrad: true)
+    let imageFeatures = model.encodeImage(images)
+    let textFeatures = try Autograd.withoutGrad { try model.encodeText(tokenRows(ref["tokens"])) }
+    let cos = similarityMatrix(imageFeatures: imageFeatures, textFeatures: textFeatures)
+    (cos * ref["cosine_weights"]).sum().backward()
+    return (relativeError(imageFeatures, ref["image_features"]), relativeError(textFeatures, ref["text_features"]),
+            relativeError(images.grad!, ref["grad_images"]))
+}
+
+@Suite struct ModelParityTests {
+    static let weightsURL = fixtureURL("clip-small-openai.safetensors")
+    static let referenceURL = fixtureURL("clip-small-reference.safetensors")
+
+    @Test func inferredConfiguration() throws {
+        let model = try CLIPModel(contentsOf: Self.weightsURL)
+        #expect(model.configuration == CLIPConfiguration(embedDim: 32, imageResolution: 32, visionLayers: 2, visionWidth: 128,
+                                                          patchSize: 8, contextLength: 77, vocabSize: 320,
+                                                          textWidth: 128, textLayers: 1))
+        #expect(model.configuration.visionHeads == 2 && model.configuration.textHeads == 2)
+        #expect(CLIPConfiguration.vitB32.expectedShapes.count == 302)
+    }
+
+    @Test func openAIWeights() throws {
+        let model = try CLIPModel(contentsOf: Self.weightsURL)
+        let err = try runParity(model: model, reference: Reference(Self.referenceURL))
+        print("small CLIP parity (relative):", err)
+        #expect(err.image < 1e-4, "image features relative error \(err.image)")
+        #expect(err.text < 1e-4, "text features relative error \(err.text)")
+        #expect(err.grad < 1e-4, "image gradient relative error \(err.grad)")
+    }
+
+    /// The same model as a TorchScript archive like OpenAI's released `.pt` files (fp16/fp32 mix,
+    /// the root's input_resolution/context_length/vocab_size buffers).
+    @Test func torchScriptArchive() throws {
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small.pt"))
+        #expect(model.configuration.visionLayers == 2 && model.configuration.vocabSize == 320)
+        let err = try runParity(model: model, reference: Reference(Self.referenceURL))
+        #expect(err.image < 1e-4 && err.text < 1e-4 && err.grad < 1e-4, "\(err)")
+    }
+
+    /// The same weights renamed to Hugging Face's layout (split q/k/v, transposed projections,
+    /// position_ids buffers) in a folder with model.safetensors.
+    @Test func huggingFaceFolder() throws {
+        let sd = try SafeTensors.read(contentsOf: Self.weightsURL)
+        var raw: [String: RawTensor] = [:]
+        for name in sd.names { raw[name] = (sd.tensors[name]!.shape, try sd.tensors[name]!.floats()) }
+        let hf = try HuggingFaceNames.fromOpenAI(raw, source: "test")
+        #expect(hf["vision_model.encoder.layers.1.self_attn.k_proj.weight"]?.shape == [128, 128])
+        #expect(hf["visual_projection.weight"]?.shape == [32, 128])
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("clip-hf-model-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var list = hf.sorted { $0.key < $1.key }.map { (name: $0.key, shape: $0.value.shape, values: $0.value.values) }
+        list.append((name: "text_model.embeddings.position_ids", shape: [1, 77], values: (0..<77).map(Float.init)))
+        try SafeTensors.write(list, metadata: [:], to: folder.appendingPathComponent("model.safetensors"))
+        let model = try CLIPModel(contentsOf: folder)
+        let err = try runParity(model: model, reference: Reference(Self.referenceURL))
+        #expect(err.image < 1e-4 && err.text < 1e-4 && err.grad < 1e-4, "\(err)")
+    }
+}
+
+@Suite struct LoadingErrorTests {
+    static func raw() throws -> [String: RawTensor] {
+        let sd = try SafeTensors.read(contentsOf: fixtureURL("clip-small-openai.safetensors"))
+        var raw: [String: RawTensor] = [:]
+        for name in sd.names { raw[name] = (sd.tensors[name]!.shape, try sd.tensors[name]!.floats()) }
+        return raw
+    }
+
+    func message(_ body: () throws -> Void) -> String {
+        do { try body(); return "no error" } catch { return "\(error)" }
+    }
+
+    @Test func missingExtraAndMisshapen() throws {
+        var missing = try Self.raw()
+        missing["visual.ln_post.bias"] = nil
+        #expect(message { _ = try CLIPWeights(openAI: missing, source: "m.safetensors") }
+                == "m.safetensors: missing tensor 'visual.ln_post.bias'")
+
+        var extra = try Self.raw()
+        extra["visual.extra.weight"] = ([2], [0, 0])
+        #expect(message { _ = try CLIPWeights(openAI: extra, source: "m.safetensors") }
+                == "m.safetensors: unexpected tensor 'visual.extra.weight'")
+
+        var misshapen = try Self.raw()
+        misshapen["transformer.resblocks.0.mlp.c_fc.bias"] = ([5], [Float](repeating: 0, count: 5))
+        #expect(message { _ = try CLIPWeights(openAI: misshapen, source: "m.safetensors") }.hasPrefix(
+            "m.safetensors: tensor 'transformer.resblocks.0.mlp.c_fc.bias' has shape [5], expected [512]"))
+
+        var gap = try Self.raw()
+        for key in gap.keys where key.hasPrefix("visual.transformer.resblocks.0.") { gap[key] = nil }
+        #expect(message { _ = try CLIPWeights(openAI: gap, source: "m.safetensors") }
+                == "m.safetensors: missing tensor 'visual.transformer.resblocks.0.attn.in_proj_weight'")
+
+        var resnet = try Self.raw()
+        resnet["visual.conv1.weight"] = nil
+        resnet["visual.layer1.0.conv1.weight"] = ([1], [0])
+        #expect(message { _ = try CLIPWeights(openAI: resnet, source: "r.pt") } == "r.pt: ResNet CLIP models are not supported (only ViT)")
+    }
+
+    @Test func huggingFaceErrors() throws {
+        var hf = try HuggingFaceNames.fromOpenAI(try Self.raw(), source: "t")
+        hf["vision_model.encoder.layers.0.self_attn.v_proj.bias"] = nil
+        #expect(message { _ = try HuggingFaceNames.toOpenAI(hf, source: "hf.safetensors") }
+                == "hf.safetensors: missing tensor 'vision_model.encoder.layers.0.self_attn.v_proj.bias'")
+        hf = try HuggingFaceNames.fromOpenAI(try Self.raw(), source: "t")
+        hf["vision_model.encoder.layers.0.self_attn.rotary.weight"] = ([1], [0])
+        #expect(message { _ = try HuggingFaceNames.toOpenAI(hf, source: "hf.safetensors") }
+                == "hf.safetensors: unexpected tensor 'vision_model.encoder.layers.0.self_attn.rotary.weight'")
+    }
+
+    @Test func missingFileAndBadTokens() throws {
+        #expect(message { _ = try CLIPModel(contentsOf: URL(fileURLWithPath: "/nonexistent/clip.pt")) }
+                == "/nonexistent/clip.pt: no such file or folder")
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"))
+        #expect(message { _ = try model.encodeText([[0, 320]]) } == "CLIP text: token id 320 outside the vocabulary of 320")
+    }
+}
+
+@Suite struct ScoringTests {
+    @Test func similarityProbabilitiesAndRanking() throws {
+        let images = Tensor(shape: [3, 2], data: [1, 0, 0, 2, 3, 3])
+        let texts = Tensor(shape: [2, 2], data: [2, 0, 0, 1])
+        let cos = similarityMatrix(imageFeatures: images, textFeatures: texts)
+        let r = Float(0.5).squareRoot()
+        let expected: [Float] = [1, 0, 0, 1, r, r]
+        for i in 0..<6 { #expect(abs(cos.data[i] - expected[i]) < 1e-6) }
+        // logit scale ln 100: probabilities softmax(100 · cos) per image.
+        let p = zeroShotProbabilities(cosine: cos, logitScale: Float(log(100.0)))
+        #expect(abs(p[0][0] - 1 / (1 + exp(-100))) < 1e-6 && abs(p[2][0] - 0.5) < 1e-6)
+        let scores = CLIPScores(cosine: [[0.1, 0.3], [0.5, 0.3], [0.2, 0.3]], probabilities: [])
+        #expect(scores.ranking(text: 0) == [1, 2, 0])
+        #expect(scores.ranking(text: 1) == [0, 1, 2])
+    }
+
+    /// The cosine matrix of the small model's towers equals the reference's.
+    @Test func scoreMatchesTowers() throws {
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"))
+        let ref = try Reference(fixtureURL("clip-small-reference.safetensors"))
+        let cos = ref["cosine"]
+        let imageFeatures = model.encodeImage(ref["images"])
+        let textFeatures = try model.encodeText(tokenRows(ref["tokens"]))
+        #expect(relativeError(similarityMatrix(imageFeatures: imageFeatures, textFeatures: textFeatures), cos) < 1e-4)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import Checkpoints
+
+@Suite struct TamingConfigTests {
+    @Test func readsFixtureConfig() throws {
+        let config = try TamingConfig.load(contentsOf: fixture("vqgan_tiny.yaml"))
+        #expect(config.target == "taming.models.vqgan.VQModel")
+        #expect(config.embedDim == 4 && config.nEmbed == 16)
+        #expect(config.ddconfig == TamingDDConfig(doubleZ: false, zChannels: 4, resolution: 16, inChannels: 3, outCh: 3,
+                                                  ch: 4, chMult: [1, 2], numResBlocks: 1, attnResolutions: [8], dropout: 0))
+        #expect(config.ddconfig.downsamplingFactor == 2)
+        #expect(config.loss?.discStart == 0)
+        #expect(config.loss?.discWeight == 0.75)
+        #expect(config.loss?.discNumLayers == 1)
+        #expect(config.loss?.discConditional == false)
+        #expect(config.loss?.codebookWeight == 1.0)
+        #expect(config.stateDictPrefix == "" && !config.isGumbel)
+    }
+
+    /// The released f16_16384 config layout (reconstructed in the architecture notes).
+    @Test func readsF16Layout() throws {
+        let yaml = """
+        model:
+          base_learning_rate: 4.5e-06
+          target: taming.models.vqgan.VQModel
+          params:
+            embed_dim: 256
+            n_embed: 16384
+            monitor: val/rec_loss
+            ddconfig:
+              double_z: false
+              z_channels: 256
+              resolution: 256
+              in_channels: 3
+              out_ch: 3
+              ch: 128
+              ch_mult: [1, 1, 2, 2, 4]
+              num_res_blocks: 2
+              attn_resolutions: [16]
+              dropout: 0.0
+            lossconfig:
+              target: taming.modules.losses.vqperceptual.VQLPIPSWithDiscriminator
+              params:
+                disc_conditional: false
+                disc_in_channels: 3
+                disc_start: 0
+                disc_weight: 0.75
+                disc_num_layers: 2
+                codebook_weight: 1.0
+        """
+        let config = try TamingConfig.parse(yaml: yaml, file: "model.yaml")
+        #expect(config.nEmbed == 16384 && config.ddconfig.downsamplingFactor == 16)
+        #expect(config.ddconfig.chMult == [1, 1, 2, 2, 4] && config.ddconfig.attnResolutions == [16])
+        #expect(config.loss?.discNumLayers == 2)
+    }
+
+    @Test func readsGumbelAndNet2NetLayouts() throws {
+        let gumbel = """
+        model:
+          target: taming.models.vqgan.GumbelVQ
+          params:
+            kl_weight: 1.0e-08
+            embed_dim: 256
+            n_embed: 8192
+            ddconfig: {double_z: false, z_channels: 256, resolution: 256, in_channels: 3, out_ch: 3, ch: 128,
+                       ch_mult: [1, 1, 2, 4], num_res_blocks: 2, attn_resolutions: [32], dropout: 0.0}
+            lossconfig:
+              target: taming.modules.losses.vqperceptual.DummyLoss
+        """
+        let g = try TamingConfig.parse(yaml: gumbel, file: "gumbel.yaml")
+        #expect(g.isGumbel && g.ddconfig.downsamplingFactor == 8 && g.loss?.discStart == nil)
+
+        let net2net = """
+        model:
+          target: taming.models.cond_transformer.Net2NetTransformer
+          params:
+            first_stage_config:
+              target: taming.models.vqgan.VQModel
+              params:
+                embed_dim: 256
+                n_embed: 1024
+                ddconfig: {double_z: false, z_channels: 256, resolution: 256, in_channels: 3, out_ch: 3, ch: 128,
+                           ch_mult: [1, 1, 2, 2, 4], num_res_blocks: 2, attn_resolutions: [16], dropout: 0.0}
+        """
+        let n = try TamingConfig.parse(yaml: net2net, file: "faceshq.yaml")
+        #expect(n.stateDictPrefix == "first_stage_model." && n.nEmbed == 1024 && n.target == "taming.models.vqgan.VQModel")
+    }
+
+    @Test func reportsMissingAndInvalidKeysByPath() throws {
+        let cases: [(String, String)] = [
+            ("foo: 1", "no 'model' section"),
+            ("model: {params: {embed_dim: 4, n_embed: 16}}", "model.params.ddconfig missing"),
+            ("model: {params: {embed_dim: 4, n_embed: 16, ddconfig: {z_channels: 4}}}", "model.params.ddconfig.resolution missing"),
+            ("model: {params: {embed_dim: x, n_embed: 16, ddconfig: {}}}", "embed_dim is not an integer"),
+            ("model: {params: {embed_dim: 4, n_embed: -1, ddconfig: {}}}", ""),
+            ("model: [unclosed", "invalid YAML"),
+            ("model: " + String(repeating: "[", count: 100_000), "nested"),
+        ]
+        for (yaml, fragment) in cases {
+            do {
+                _ = try TamingConfig.parse(yaml: yaml, file: "bad.yaml")
+                Issue.record("expected an error for \(yaml)")
+            } catch let error as CheckpointError {
+                #expect(error.description.hasPrefix("bad.yaml: "))
+                #expect(!error.description.contains("\n"))
+                if !fragment.isEmpty { #expect(error.description.contains(fragment), "\(error)") }
+            }
+        }
+        let url = fixture("vqgan_tiny.yaml").deletingLastPathComponent().appendingPathComponent("absent.yaml")
+        expectCheckpointError(url, contains: "cannot read config") { _ = try TamingConfig.load(contentsOf: url) }
+    }
+}
