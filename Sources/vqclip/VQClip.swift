@@ -78,6 +78,7 @@ extension ImageIOError: UserInputError {}
 extension CheckpointError: UserInputError {}
 extension VQGANError: UserInputError {}
 extension CaptionError: UserInputError {}
+extension CLIPError: UserInputError {}
 
 /// A user error (bad file, bad value) found while running.
 struct BadInput: UserInputError {
