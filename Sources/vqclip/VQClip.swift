@@ -72,8 +72,7 @@ struct Failure {
 protocol UserInputError: Error, CustomStringConvertible {}
 
 // Every library error type names a file or input the user supplied (an image, a checkpoint, a
-// config, a prompt), so all of them are bad input rather than internal failures. (CLIPError's
-// conformance is declared in ScoreCommand.swift, next to its use.)
+// config, a prompt), so all of them are bad input rather than internal failures.
 extension ImageIOError: UserInputError {}
 extension CheckpointError: UserInputError {}
 extension VQGANError: UserInputError {}
