@@ -124,11 +124,12 @@ private func columns(_ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<
 }
 
 /// The adjoint of ``im2col``: dx[n, ci, ih, iw] += dcol[k, t] for every column entry that read it.
-/// Work is split by input channel, so no two workers touch the same plane.
-private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>) {
+/// With `parallel`, work is split by input channel, so no two workers touch the same plane.
+private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>,
+                    parallel: Bool) {
     let width = rows.count * g.wo
     let C = SendableConstPointer(dcol), D = SendablePointer(dx)
-    Parallel.chunks(g.cin, costPerItem: g.kh * g.kw * width) { channels in
+    Parallel.chunks(g.cin, costPerItem: parallel ? g.kh * g.kw * width : 0) { channels in
         for ci in channels {
             for i in 0..<g.kh {
                 for j in 0..<g.kw {
@@ -224,6 +225,10 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                       _ g: ConvGeometry, accumulate: Bool) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
     let width = maxWidth(tiles, g), P = g.planeOut
+    guard width > 0 && g.k > 0 else {
+        if !accumulate { out.update(repeating: 0, count: g.n * g.cout * P) }
+        return
+    }
     let X = SendableConstPointer(x), W = SendableConstPointer(weight), O = SendablePointer(out)
     let multi = tiles.contains { $0.images > 1 }
     forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
@@ -235,15 +240,15 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                 while let index = queue.claim() {
                     let tile = tiles[index]
                     let rows = globalRows(tile, g), n = rows.count * g.wo
-                    let (cols, ldc) = columns(X.pointer, C, g, tile)
+                    let (cols, colStride) = columns(X.pointer, C, g, tile)
                     // y [Cout, T] = W [Cout, K] · col [K, T]
                     let planes = O.pointer + tile.n0 * g.cout * P
                     if tile.images == 1 {
                         gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             cols, ldb: ldc, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
+                             cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
                     } else {
                         gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             cols, ldb: ldc, beta: 0, B, ldc: n)
+                             cols, ldb: colStride, beta: 0, B, ldc: n)
                         copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
                                  accumulate: accumulate)
                     }
@@ -258,6 +263,7 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                             _ g: ConvGeometry) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
     let width = maxWidth(tiles, g), P = g.planeOut, size = g.cout * g.k
+    guard width > 0 && size > 0 else { return }
     var partials = [Float](repeating: 0, count: Parallel.maxThreads * size)
     partials.withUnsafeMutableBufferPointer { pp in
         let X = SendableConstPointer(x), G = SendableConstPointer(dy), S = SendablePointer(pp.baseAddress!)
@@ -271,7 +277,7 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                     while let index = queue.claim() {
                         let tile = tiles[index]
                         let rows = globalRows(tile, g), n = rows.count * g.wo
-                        let (cols, ldc) = columns(X.pointer, C, g, tile)
+                        let (cols, colStride) = columns(X.pointer, C, g, tile)
                         let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
                         let (a, lda): (UnsafeMutablePointer<Float>, Int)
                         if tile.images == 1 {
@@ -281,7 +287,7 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                             (a, lda) = (B, n)
                         }
                         gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
-                             cols, ldb: ldc, beta: 1, S.pointer + slot * size, ldc: g.k)
+                             cols, ldb: colStride, beta: 1, S.pointer + slot * size, ldc: g.k)
                     }
                 }
             }
@@ -315,41 +321,55 @@ private func inputGradientByConvolution(_ dy: UnsafePointer<Float>, _ weight: [F
     flipped.withUnsafeBufferPointer { convolve(dy, $0.baseAddress!, dx, t, accumulate: true) }
 }
 
-/// dx += col2im(Wᵀ · dY) tile by tile: the general input gradient (any stride). Bands of one image
-/// overlap in dx, so tiles run in order with multi-threaded GEMMs and a parallel col2im.
+/// dx += col2im(Wᵀ · dY) tile by tile: the general input gradient (any stride). When no two tiles
+/// touch the same dx rows (whole images per tile, or a kernel no taller than the stride, as in
+/// patch embeddings) the tiles are shared out to the cores; otherwise they run in order with
+/// multi-threaded GEMMs and a parallel col2im.
 private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                    _ g: ConvGeometry) {
-    let tiles = g.tiles(parts: 1)
+    let shared = g.tiles(parts: Parallel.maxThreads)
+    let disjoint = g.kh <= g.stride || shared.allSatisfy { $0.rows == g.ho }
+    let tiles = disjoint ? shared : g.tiles(parts: 1)
     let width = maxWidth(tiles, g), P = g.planeOut
-    var col = uninitializedFloats(g.k * width)
-    var buffer = uninitializedFloats(tiles.contains { $0.images > 1 } ? g.cout * width : 1)
-    col.withUnsafeMutableBufferPointer { pc in
-        buffer.withUnsafeMutableBufferPointer { pb in
-            let C = pc.baseAddress!, B = pb.baseAddress!
-            for tile in tiles {
-                let rows = globalRows(tile, g), n = rows.count * g.wo
-                let planes = UnsafeMutablePointer(mutating: dy + tile.n0 * g.cout * P)
-                let (b, ldb): (UnsafeMutablePointer<Float>, Int)
-                if tile.images == 1 {
-                    (b, ldb) = (planes + tile.oh0 * g.wo, P)
-                } else {
-                    copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-                    (b, ldb) = (B, n)
-                }
-                // dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T]
-                gemm(transA: true, transB: false, m: g.k, n: n, k: g.cout, weight, lda: g.k, b, ldb: ldb, beta: 0, C, ldc: n)
-                col2im(C, dx, g, rows: rows)
-            }
+    guard width > 0 && g.k > 0 else { return }
+    let multi = tiles.contains { $0.images > 1 }
+    let G = SendableConstPointer(dy), W = SendableConstPointer(weight), D = SendablePointer(dx)
+
+    /// dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T] for one tile, scattered into dx.
+    @Sendable func tileGradient(_ tile: ConvTile, _ col: UnsafeMutablePointer<Float>, _ buffer: UnsafeMutablePointer<Float>,
+                                parallel: Bool) {
+        let rows = globalRows(tile, g), n = rows.count * g.wo
+        let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
+        let (b, ldb): (UnsafeMutablePointer<Float>, Int)
+        if tile.images == 1 {
+            (b, ldb) = (planes + tile.oh0 * g.wo, P)
+        } else {
+            copyTile(buffer, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
+            (b, ldb) = (buffer, n)
+        }
+        gemm(transA: true, transB: false, m: g.k, n: n, k: g.cout, W.pointer, lda: g.k, b, ldb: ldb, beta: 0, col, ldc: n)
+        col2im(col, D.pointer, g, rows: rows, parallel: parallel)
+    }
+
+    @Sendable func withScratch(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        var col = uninitializedFloats(g.k * width)
+        var buffer = uninitializedFloats(multi ? g.cout * width : 1)
+        col.withUnsafeMutableBufferPointer { pc in
+            buffer.withUnsafeMutableBufferPointer { pb in body(pc.baseAddress!, pb.baseAddress!) }
         }
     }
-}
 
-/// Runs `body` with a pointer to `t`'s gradient buffer (allocated on first use) when `need`, else nil.
-func withGradPointer<R>(_ t: Tensor?, _ need: Bool, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
-    guard need, let t else { return body(nil) }
-    var result: R?
-    t.accumulateGrad { result = body($0.baseAddress!) }
-    return result!
+    if disjoint {
+        forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
+            withScratch { col, buffer in
+                while let index = queue.claim() { tileGradient(tiles[index], col, buffer, parallel: false) }
+            }
+        }
+    } else {
+        withScratch { col, buffer in
+            for tile in tiles { tileGradient(tile, col, buffer, parallel: true) }
+        }
+    }
 }
 
 extension Tensor {

@@ -92,10 +92,11 @@ struct ConvolutionTests {
         }
     }
 
-    @Test(arguments: [[1, 16, 32, 32, 3, 1, 1], [3, 8, 20, 20, 3, 1, 1], [2, 8, 21, 19, 4, 2, 1]])
+    @Test(arguments: [[1, 16, 32, 32, 3, 1, 1], [3, 8, 20, 20, 3, 1, 1], [2, 8, 21, 19, 4, 2, 1], [1, 8, 32, 32, 8, 8, 0]])
     func largeEnoughToRunOnAllCores(cfg: [Int]) {
         // (N, C, H, W, k, stride, padding) with C -> C channels: work above the threshold where
-        // tiles are shared out to worker threads, for one image (row bands) and several.
+        // tiles are shared out to worker threads, for one image (row bands) and several, and a
+        // patch embedding (kernel = stride) whose input-gradient bands never overlap.
         let (n, c, h, w, k, s, p) = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], cfg[6])
         let x = param([n, c, h, w], seed: 13), wt = param([c, c, k, k], seed: 14, low: -0.2, high: 0.2)
         let b = param([c], seed: 15)
