@@ -37,19 +37,22 @@ struct ConvGeometry {
 
     /// Tiles covering the output in order, either bands of one image's rows or runs of whole
     /// images, never parts of two images. Their number is a multiple of `parts` when that is
-    /// possible, with near-equal sizes, so that `parts` workers are balanced.
+    /// possible, with near-equal sizes, so that `parts` workers are balanced. Small images go
+    /// whole, several to a tile, when the images share out evenly (or nearly: at least 4 per
+    /// worker); otherwise each image is cut into bands.
     func tiles(parts: Int) -> [ConvTile] {
         let perImage = max(k * planeOut, 1)
         var result: [ConvTile] = []
-        if perImage <= columnBudget && n >= parts {
+        if perImage <= columnBudget && (n % parts == 0 || n >= 4 * parts) {
             let count = min(n, roundUp((n + columnBudget / perImage - 1) / (columnBudget / perImage), parts))
             for t in 0..<count {
                 let lo = n * t / count, hi = n * (t + 1) / count
                 result.append((lo, hi - lo, 0, ho))
             }
         } else {
-            var bands = (perImage + columnBudget - 1) / columnBudget
-            if n < parts { bands = roundUp(bands, parts) }
+            let rowsPerBand = max(1, columnBudget / max(k * wo, 1))
+            var bands = (ho + rowsPerBand - 1) / rowsPerBand
+            if n % parts != 0 { bands = roundUp(bands, parts) }
             bands = max(1, min(bands, ho))
             for i in 0..<n {
                 for b in 0..<bands {
