@@ -261,15 +261,18 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
     }
 }
 
-/// dw [Cout, K] += Σ over tiles of dY [Cout, T] · colᵀ [T, K]; each worker sums into its own partial.
+/// dw [Cout, K] += Σ over tiles of dY [Cout, T] · colᵀ [T, K]. The first worker accumulates into dw
+/// itself, every other one into its own zeroed partial, added at the end.
 private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                             _ g: ConvGeometry) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
     let width = maxWidth(tiles, g), P = g.planeOut, size = g.cout * g.k
     guard width > 0 && size > 0 else { return }
-    var partials = [Float](repeating: 0, count: Parallel.maxThreads * size)
+    let extra = Parallel.maxThreads - 1
+    var partials = [Float](repeating: 0, count: extra > 0 ? extra * size : 1)
     partials.withUnsafeMutableBufferPointer { pp in
-        let X = SendableConstPointer(x), G = SendableConstPointer(dy), S = SendablePointer(pp.baseAddress!)
+        let X = SendableConstPointer(x), G = SendableConstPointer(dy)
+        let S = SendablePointer(pp.baseAddress!), D = SendablePointer(dw)
         let multi = tiles.contains { $0.images > 1 }
         forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { slot, queue in
             var col = uninitializedFloats(g.k * width)
@@ -290,12 +293,12 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                             (a, lda) = (B, n)
                         }
                         gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
-                             cols, ldb: colStride, beta: 1, S.pointer + slot * size, ldc: g.k)
+                             cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
                     }
                 }
             }
         }
-        for s in 0..<Parallel.maxThreads {
+        for s in 0..<extra {
             let part = pp.baseAddress! + s * size
             for i in 0..<size { dw[i] += part[i] }
         }
