@@ -176,38 +176,71 @@ private func copyTile(_ tile: UnsafeMutablePointer<Float>, _ planes: UnsafeMutab
     }
 }
 
-/// Runs `body` with OpenBLAS on one thread (restored afterwards), for GEMMs issued from workers.
+/// A pthread mutex (the package supports macOS 13, which predates Synchronization.Mutex).
+private final class Lock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+}
+
+/// Keeps OpenBLAS on one thread while any caller is inside ``withSingleThreadedBLAS(_:)``: the
+/// first to enter saves the thread count, the last to leave restores it, so overlapping callers
+/// (tests run concurrently) never leave it at one or restore it under another's feet.
+private final class SingleThreadedBLASScope: @unchecked Sendable {
+    static let shared = SingleThreadedBLASScope()
+    private let lock = Lock()
+    private var depth = 0
+    private var saved = 1
+
+    func enter() {
+        lock.withLock {
+            if depth == 0 {
+                saved = Parallel.blasThreads
+                if saved > 1 { Parallel.setBLASThreads(1) }
+            }
+            depth += 1
+        }
+    }
+
+    func leave() {
+        lock.withLock {
+            depth -= 1
+            if depth == 0 && saved > 1 { Parallel.setBLASThreads(saved) }
+        }
+    }
+}
+
+/// Runs `body` with OpenBLAS on one thread, for GEMMs issued from worker threads.
 private func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
-    let saved = Parallel.blasThreads
-    if saved > 1 { Parallel.setBLASThreads(1) }
-    defer { if saved > 1 { Parallel.setBLASThreads(saved) } }
+    SingleThreadedBLASScope.shared.enter()
+    defer { SingleThreadedBLASScope.shared.leave() }
     return body()
 }
 
 /// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
 /// fewer tiles instead of holding the others up.
 private final class TileQueue: @unchecked Sendable {
+    private let lock = Lock()
     private var next = 0
     private let count: Int
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-    init(count: Int) {
-        self.count = count
-        pthread_mutex_init(lock, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
-    }
+    init(count: Int) { self.count = count }
 
     /// The next unclaimed index, or nil when all are taken.
     func claim() -> Int? {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
+        lock.withLock {
+            guard next < count else { return nil }
+            next += 1
+            return next - 1
+        }
     }
 }
 
