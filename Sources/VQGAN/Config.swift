@@ -24,6 +24,7 @@ public struct DDConfig: Codable, Equatable, Sendable {
     /// When true the encoder outputs 2·zChannels (mean and log-variance); VQ models use false.
     public var doubleZ: Bool
 
+    /// A layout; the optional arguments default to taming's VQGAN values.
     public init(ch: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], zChannels: Int,
                 resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false) {
         self.ch = ch
@@ -64,11 +65,16 @@ public enum QuantizerKind: String, Codable, Sendable {
 
 /// NLayerDiscriminator settings (taming's lossconfig `disc_*` parameters).
 public struct DiscriminatorConfig: Codable, Equatable, Sendable {
+    /// Image channels (`disc_in_channels`).
     public var inChannels: Int
+    /// Width of the first convolution (`disc_ndf`); later ones use up to 8× that.
     public var ndf: Int
+    /// Stride-2 convolutions (`disc_num_layers`).
     public var nLayers: Int
+    /// ActNorm instead of BatchNorm (`use_actnorm`).
     public var useActNorm: Bool
 
+    /// Defaults are taming's (3 channels, ndf 64, 3 layers, BatchNorm).
     public init(inChannels: Int = 3, ndf: Int = 64, nLayers: Int = 3, useActNorm: Bool = false) {
         self.inChannels = inChannels
         self.ndf = ndf
@@ -84,11 +90,14 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
     public var embedDim: Int
     /// Number of codebook entries.
     public var nEmbed: Int
+    /// Encoder/decoder layout.
     public var ddconfig: DDConfig
+    /// Vector (VQModel) or Gumbel (GumbelVQ) quantizer.
     public var quantizer: QuantizerKind
     /// The loss' discriminator, when the config declares one (`loss.discriminator.*` keys).
     public var discriminator: DiscriminatorConfig?
 
+    /// A config from its parts.
     public init(embedDim: Int, nEmbed: Int, ddconfig: DDConfig, quantizer: QuantizerKind = .vector,
                 discriminator: DiscriminatorConfig? = nil) {
         self.embedDim = embedDim
@@ -189,6 +198,8 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
 
 /// A VQGAN construction or loading error: one line naming the file or key and the problem.
 public struct VQGANError: Error, CustomStringConvertible, Equatable {
+    /// The message: `file: problem`.
     public let description: String
+    /// An error with a one-line message.
     public init(_ description: String) { self.description = description }
 }
