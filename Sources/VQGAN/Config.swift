@@ -143,10 +143,34 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             self = try decoder.decode(VQGANConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw VQGANError("\(file): not a VQGAN JSON config: \(Self.explain(error))")
         } catch {
-            throw VQGANError("\(file): not a VQGAN JSON config (\(error))")
+            throw VQGANError("\(file): not a VQGAN JSON config: \(error)")
         }
         try validate(file: file)
+    }
+
+    /// A decoding error in the JSON file's own (snake_case) terms, e.g. "missing ddconfig.ch_mult".
+    static func explain(_ error: DecodingError) -> String {
+        func snake(_ name: String) -> String {
+            name.reduce(into: "") { out, ch in
+                if ch.isUppercase { out += "_" + ch.lowercased() } else { out.append(ch) }
+            }
+        }
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? snake($0.stringValue) }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing " + path(context.codingPath + [key])
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(path(context.codingPath)) has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "invalid JSON" : "\(path(context.codingPath)) is invalid"
+        @unknown default:
+            return "\(error)"
+        }
     }
 
     /// vqclip's own JSON form of this config.
@@ -200,6 +224,8 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
 public struct VQGANError: Error, CustomStringConvertible, Equatable {
     /// The message: `file: problem`.
     public let description: String
-    /// An error with a one-line message.
-    public init(_ description: String) { self.description = description }
+    /// An error with a one-line message (line breaks of wrapped errors become spaces).
+    public init(_ description: String) {
+        self.description = description.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
 }
