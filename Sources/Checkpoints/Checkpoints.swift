@@ -114,6 +114,13 @@ public struct StateDict: Sendable {
         return tensor
     }
 
+    /// The tensors whose names start with `prefix`, renamed without it, in file order; e.g. the
+    /// VQGAN inside a Net2Net checkpoint is `strippingPrefix("first_stage_model.")`.
+    public func strippingPrefix(_ prefix: String) -> StateDict {
+        let kept = names.filter { $0.hasPrefix(prefix) }.compactMap { tensors[$0]?.renamed(String($0.dropFirst(prefix.count))) }
+        return StateDict(tensors: kept, format: format, metadata: metadata, source: source)
+    }
+
     /// Total number of elements over all tensors.
     public var parameterCount: Int { names.reduce(0) { $0 + (tensors[$1]?.count ?? 0) } }
 }

@@ -29,7 +29,11 @@ public struct InspectReport: Sendable, Codable {
     public func text() -> String {
         var lines = ["file: \(file)", "format: \(formatDescription)", "model: \(model ?? "not recognized")",
                      "tensors: \(tensors.count), parameters: \(groupedDigits(parameterCount))"]
-        let shown = metadata.filter { !["lightning", "state_dict_key"].contains($0.key) }
+        // Lightning facts already appear in the format line.
+        let hidden: Set<String> = metadata["lightning"] == "true"
+            ? ["lightning", "state_dict_key", "epoch", "global_step", "pytorch-lightning_version"]
+            : ["state_dict_key"]
+        let shown = metadata.filter { !hidden.contains($0.key) }
         if !shown.isEmpty {
             lines.append("metadata: " + shown.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
@@ -129,7 +133,7 @@ private func vitName(width: Int, patch: Int, resolution: Int, layers: Int) -> St
     case (768, 16, 224, 12): return "ViT-B/16"
     case (1024, 14, 224, 24): return "ViT-L/14"
     case (1024, 14, 336, 24): return "ViT-L/14@336px"
-    default: return "ViT (width \(width), patch \(patch), resolution \(resolution), \(layers) layers)"
+    default: return "ViT (width \(width), patch \(patch), resolution \(resolution), \(layers) layer\(layers == 1 ? "" : "s"))"
     }
 }
 

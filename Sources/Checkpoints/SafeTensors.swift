@@ -11,8 +11,10 @@ import Darwin
 
 /// Reading and writing `.safetensors` files.
 public enum SafeTensors {
-    /// Largest header accepted (the reference implementation's limit).
-    static let maxHeaderBytes = 100_000_000
+    /// Largest header accepted. The reference implementation allows 100 MB; real headers are
+    /// well under 1 MB (a few hundred bytes per tensor), and parsed JSON takes ~20× its text,
+    /// so a smaller cap keeps a hostile header from costing gigabytes.
+    static let maxHeaderBytes = 16 << 20
 
     static let dtypeNames: [String: DType] = [
         "F32": .float32, "F16": .float16, "BF16": .bfloat16, "F64": .float64,

@@ -109,6 +109,14 @@ public struct StoredTensor: Sendable {
     /// The elements in row-major order converted to Float32 (float16/bfloat16 exactly; float64
     /// and integers rounded to nearest).
     public func floats() throws -> [Float] {
+        if dtype == .float32, !storage.bigEndian, UInt32(1).littleEndian == 1, isContiguous, count > 0 {
+            // The common case (f32 weights in a little-endian file): one copy of the bytes.
+            let start = storage.source.bytes.baseAddress! + storage.offset + storageOffset * 4
+            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: start, byteCount: count * 4)
+                initialized = count
+            }
+        }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { dst in
             gather { index, position in dst[position] = convertFloat(index) }
@@ -162,13 +170,13 @@ public struct StoredTensor: Sendable {
         case 1: return UInt64(base.load(as: UInt8.self))
         case 2:
             let v = base.loadUnaligned(as: UInt16.self)
-            return UInt64(storage.bigEndian ? v.byteSwapped : v.littleEndian)
+            return UInt64(storage.bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v))
         case 4:
             let v = base.loadUnaligned(as: UInt32.self)
-            return UInt64(storage.bigEndian ? v.byteSwapped : v.littleEndian)
+            return UInt64(storage.bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v))
         default:
             let v = base.loadUnaligned(as: UInt64.self)
-            return storage.bigEndian ? v.byteSwapped : v.littleEndian
+            return storage.bigEndian ? UInt64(bigEndian: v) : UInt64(littleEndian: v)
         }
     }
 

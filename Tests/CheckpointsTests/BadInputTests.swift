@@ -158,7 +158,7 @@ func legacyOneTensor(storageFloats: Int = 4, storageType: String = "FloatStorage
     /// Truncations and single-byte flips of every fixture either load (and then convert without
     /// touching memory outside the file) or throw; nothing may crash.
     @Test(arguments: ["views.pt", "views_legacy.pt", "views_p4.pt", "clip_tiny.pt", "vqgan_tiny_legacy.ckpt",
-                      "module.pt", "dtypes.safetensors", "evil_in_dict.pt"])
+                      "module.pt", "dtypes.safetensors", "evil_in_dict.pt", "extras_p1.pt"])
     func truncationsAndBitFlipsNeverCrash(_ name: String) throws {
         let original = try [UInt8](Data(contentsOf: fixture(name)))
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15

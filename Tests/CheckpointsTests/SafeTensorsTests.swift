@@ -133,6 +133,11 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
         image[0] = 0xFF; image[1] = 0xFF
         let url = try writeTemporary(image, name: "big.safetensors")
         expectCheckpointError(url, contains: "truncated") { _ = try SafeTensors.read(contentsOf: url) }
+        // A header length beyond the cap is refused before anything is read.
+        var huge = safetensorsImage(header: good, data: [UInt8](repeating: 0, count: 8))
+        huge[0] = 0; huge[1] = 0; huge[2] = 0x10; huge[3] = 0x01
+        let hugeURL = try writeTemporary(huge, name: "huge.safetensors")
+        expectCheckpointError(hugeURL, contains: "exceeds the 16777216-byte limit") { _ = try SafeTensors.read(contentsOf: hugeURL) }
         // Truncated data section.
         let short = try writeTemporary(Array(safetensorsImage(header: good, data: [0, 0, 0, 0, 0, 0, 0, 0]).dropLast(3)), name: "short.safetensors")
         expectCheckpointError(short, contains: "outside") { _ = try SafeTensors.read(contentsOf: short) }
