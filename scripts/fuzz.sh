@@ -13,8 +13,12 @@ OUT=.build/fuzz
 FIX=Tests/CheckpointsTests/Fixtures
 mkdir -p "$OUT"
 
-# Checkpoints sources minus the YAML config reader (it needs Yams, which the fuzzer does not exercise).
-SOURCES=$(ls Sources/Checkpoints/*.swift | grep -v TamingConfig.swift)
+# A snapshot of the Checkpoints sources minus the YAML config reader (it needs Yams, which the
+# fuzzer does not exercise), so that editing the tree while a campaign runs is harmless.
+rm -rf "$OUT/src" && mkdir -p "$OUT/src"
+cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
+rm "$OUT/src/TamingConfig.swift"
+SOURCES=$(ls "$OUT"/src/*.swift)
 
 seed() {
     corpus=$OUT/corpus-$1
@@ -40,7 +44,7 @@ for target in $TARGETS; do
     echo "== building $target"
     # shellcheck disable=SC2086
     if ! $SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D "$flag" -module-name CheckpointsFuzz \
-        $SOURCES Fuzz/CheckpointsFuzz.swift -o "$binary" > "$OUT/build-$target.txt" 2>&1; then
+        $SOURCES -o "$binary" > "$OUT/build-$target.txt" 2>&1; then
         grep -v 'Cannot export local symbol' "$OUT/build-$target.txt" >&2
         exit 1
     fi

@@ -22,6 +22,7 @@ Outputs (all tiny, random weights, fixed seed):
                              f16/bf16/int64, scalar, empty, zero-stride; zip (file-stem prefix),
                              legacy, and zip with pickle protocol 4
   views_expected.safetensors contiguous copies (f16/bf16 widened to f32)
+  extras_p1.pt               pickle protocol 1, a tensor with attributes, nested dicts, numpy scalar
   module.pt                  torch.save of a whole nn.Module (no state_dict call)
   dtypes.safetensors / dtypes_expected.safetensors   F32, F16, BF16, I64 and their f32/i64 values
   evil_in_dict.pt            a state_dict next to an object whose __reduce__ is os.system
@@ -204,7 +205,22 @@ torch.save(views, out("views_p4.pt"), pickle_protocol=4)
 expected({k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in views.items()},
          "views_expected.safetensors")
 
+# Protocol 1 (text-era opcodes: no PROTO/NEWOBJ, INT booleans), a tensor carrying Python
+# attributes (pickled through _rebuild_from_type_v2), nested dicts, numpy scalars (_codecs bytes).
+import numpy as np  # noqa: E402
+
+tagged = torch.tensor([1.5, -2.0])
+tagged.note = "has a __dict__"
+extras = {
+    "tagged": tagged,
+    "block": {"w": torch.tensor([[1.0, 2.0]]), "inner": {"b": torch.tensor([3], dtype=torch.int32)}},
+    "flag": True, "big": 2 ** 70, "negative": -(2 ** 40), "ratio": 0.125, "nothing": None, "text": "ünï",
+    "numpy": np.float64(1.5),
+}
+torch.save(extras, out("extras_p1.pt"), pickle_protocol=1)
+
 module = nn.Sequential(collections.OrderedDict(lin=nn.Linear(3, 2), norm=nn.BatchNorm1d(2)))
+module.lin.register_buffer("scratch", torch.zeros(2), persistent=False)  # not in state_dict()
 torch.save(module, out("module.pt"))
 
 # ---------------------------------------------------------------------------------------------

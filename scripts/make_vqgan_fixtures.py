@@ -22,7 +22,8 @@ Outputs (all small):
   mode outputs) and with ActNorm, plus d loss / d input for sum(D(x) * R).
 - tiny.ckpt + tiny.yaml: a Lightning-format checkpoint of the tiny model (float32, with a small
   discriminator and LPIPS scaling buffers under loss.*) and its taming model.yaml.
-- f16_16384_keys.json: every state-dict key of the f16_16384 VQModel with shape and dtype.
+- f16_16384_keys.json, gumbel_f8_8192_keys.json: every state-dict key of the f16_16384 VQModel
+  and of the gumbel f8 GumbelVQ, with shape and dtype.
 """
 import functools
 import io
@@ -300,6 +301,14 @@ def make_checkpoint_fixture(tiny_model, cfg, n_embed, embed_dim):
     print(f"tiny.ckpt: {len(sd)} keys")
 
 
+def write_keys(tag, model, head):
+    keys = [{"name": k, "shape": list(v.shape), "dtype": DTYPES[v.dtype][0]} for k, v in model.state_dict().items()]
+    with open(os.path.join(OUT, f"{tag}_keys.json"), "w") as f:
+        f.write(json.dumps(head)[:-1] + ', "keys": [\n')
+        f.write(",\n".join(json.dumps(k) for k in keys) + "\n]}\n")
+    print(f"{tag}: {len(keys)} keys")
+
+
 def make_f16_16384_keys():
     patch_lpips()
     from taming.modules.losses.vqperceptual import VQLPIPSWithDiscriminator
@@ -307,12 +316,16 @@ def make_f16_16384_keys():
     loss = VQLPIPSWithDiscriminator(disc_conditional=False, disc_in_channels=3, disc_start=0, disc_weight=0.75,
                                     disc_num_layers=2, codebook_weight=1.0)
     model = VQModelLayout(cfg, 16384, 256, loss=loss)
-    keys = [{"name": k, "shape": list(v.shape), "dtype": DTYPES[v.dtype][0]} for k, v in model.state_dict().items()]
-    with open(os.path.join(OUT, "f16_16384_keys.json"), "w") as f:
-        head = {"embed_dim": 256, "n_embed": 16384, "ddconfig": cfg, "disc_num_layers": 2}
-        f.write(json.dumps(head)[:-1] + ', "keys": [\n')
-        f.write(",\n".join(json.dumps(k) for k in keys) + "\n]}\n")
-    print(f"f16_16384: {len(keys)} keys")
+    write_keys("f16_16384", model, {"embed_dim": 256, "n_embed": 16384, "ddconfig": cfg, "disc_num_layers": 2})
+
+
+def make_gumbel_f8_8192_keys():
+    """GumbelVQ: VQModel's layout with GumbelQuantize (proj, embed) and no loss module."""
+    from taming.modules.vqvae.quantize import GumbelQuantize
+    cfg = ddconfig(128, [1, 1, 2, 4], 2, [32], 256, 256)
+    model = VQModelLayout(cfg, 8192, 256)
+    model.quantize = GumbelQuantize(256, 256, n_embed=8192, kl_weight=1e-8, temp_init=1.0)
+    write_keys("gumbel_f8_8192", model, {"embed_dim": 256, "n_embed": 8192, "ddconfig": cfg})
 
 
 def main():
@@ -331,6 +344,7 @@ def main():
     make_discriminator_fixture("actnorm", n_layers=2, ndf=8, use_actnorm=True, x_shape=(1, 3, 24, 24), seed=4)
     make_checkpoint_fixture(tiny, tiny_cfg, 16, 4)
     make_f16_16384_keys()
+    make_gumbel_f8_8192_keys()
     for name in sorted(os.listdir(OUT)):
         print(f"  {name}: {os.path.getsize(os.path.join(OUT, name))} bytes")
 

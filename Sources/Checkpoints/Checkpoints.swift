@@ -114,6 +114,13 @@ public struct StateDict: Sendable {
         return tensor
     }
 
+    /// The tensors whose names start with `prefix`, renamed without it, in file order; e.g. the
+    /// VQGAN inside a Net2Net checkpoint is `strippingPrefix("first_stage_model.")`.
+    public func strippingPrefix(_ prefix: String) -> StateDict {
+        let kept = names.filter { $0.hasPrefix(prefix) }.compactMap { tensors[$0]?.renamed(String($0.dropFirst(prefix.count))) }
+        return StateDict(tensors: kept, format: format, metadata: metadata, source: source)
+    }
+
     /// Total number of elements over all tensors.
     public var parameterCount: Int { names.reduce(0) { $0 + (tensors[$1]?.count ?? 0) } }
 }
@@ -134,14 +141,16 @@ public func loadStateDict(contentsOf url: URL) throws -> StateDict {
 /// Format detection over bytes already in memory or mapped.
 func loadStateDict(source: ByteSource, file: String) throws -> StateDict {
     let bytes = source.bytes
+    // safetensors first: its leading header length can look like a pickle PROTO opcode
+    // (a 384-byte header starts 80 01), while zip and pickle magics never pass its check.
+    if SafeTensors.looksLike(bytes) {
+        return try SafeTensors.parse(source: source, file: file)
+    }
     if bytes.count >= 4, bytes[0] == 0x50, bytes[1] == 0x4B, bytes[2] == 0x03 || bytes[2] == 0x05 {
         return try TorchZip.load(source: source, file: file)
     }
     if bytes.count >= 2, bytes[0] == 0x80, bytes[1] <= 5 {
         return try TorchLegacy.load(source: source, file: file)
-    }
-    if SafeTensors.looksLike(bytes) {
-        return try SafeTensors.parse(source: source, file: file)
     }
     if bytes.isEmpty { throw FormatError("empty file") }
     throw FormatError("not a checkpoint: unrecognized magic bytes (expected a zip archive, a pickle stream or safetensors)")

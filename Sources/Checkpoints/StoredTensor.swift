@@ -9,10 +9,23 @@ let maxRank = 32
 /// ask for gigabytes.
 let maxBroadcastElements = 1 << 26
 
+/// The number of elements of `shape` after checking rank, signs and overflow.
+func elementCount(of shape: [Int], tensor name: String) throws -> Int {
+    guard shape.count <= maxRank else { throw FormatError("tensor '\(name)' has \(shape.count) dimensions (limit \(maxRank))") }
+    guard shape.allSatisfy({ $0 >= 0 }) else { throw FormatError("tensor '\(name)': negative size in shape \(shape)") }
+    var count = 1
+    for size in shape {
+        let (product, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow else { throw FormatError("tensor '\(name)': element count of shape \(shape) overflows") }
+        count = product
+    }
+    return count
+}
+
 /// One named tensor in a checkpoint, read lazily from the (memory-mapped) file.
 public struct StoredTensor: Sendable {
     /// Full name, e.g. `decoder.conv_in.weight`.
-    public let name: String
+    public internal(set) var name: String
     /// Element type in the file.
     public let dtype: DType
     /// Extent of each dimension, outermost first (`[]` for a scalar).
@@ -32,20 +45,13 @@ public struct StoredTensor: Sendable {
     /// the element count or the highest addressed index, and that index inside the storage.
     init(name: String, shape: [Int], strides: [Int]? = nil, storageOffset: Int = 0,
          storage: StorageBytes, file: String) throws {
-        guard shape.count <= maxRank else { throw FormatError("tensor '\(name)' has \(shape.count) dimensions (limit \(maxRank))") }
+        let count = try elementCount(of: shape, tensor: name)
         let strides = strides ?? StoredTensor.contiguousStrides(shape)
         guard strides.count == shape.count else {
             throw FormatError("tensor '\(name)': shape \(shape) and strides \(strides) differ in rank")
         }
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw FormatError("tensor '\(name)': negative size in shape \(shape)") }
         guard strides.allSatisfy({ $0 >= 0 }) else { throw FormatError("tensor '\(name)': negative stride in \(strides)") }
         guard storageOffset >= 0 else { throw FormatError("tensor '\(name)': negative storage offset \(storageOffset)") }
-        var count = 1
-        for size in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: size)
-            guard !overflow else { throw FormatError("tensor '\(name)': element count of shape \(shape) overflows") }
-            count = product
-        }
         if count > 0 {
             // Highest element index touched: offset + Σ (size−1)·stride, overflow-checked.
             var last = storageOffset
@@ -72,26 +78,11 @@ public struct StoredTensor: Sendable {
         self.count = count
     }
 
-    /// The same tensor under another name (used when stripping prefixes such as `state_dict.`).
+    /// The same tensor under another name (e.g. after stripping a `first_stage_model.` prefix).
     public func renamed(_ newName: String) -> StoredTensor {
         var copy = self
-        copy.rename(newName)
+        copy.name = newName
         return copy
-    }
-
-    private mutating func rename(_ newName: String) {
-        self = StoredTensor(unchecked: self, name: newName)
-    }
-
-    private init(unchecked other: StoredTensor, name: String) {
-        self.name = name
-        dtype = other.dtype
-        shape = other.shape
-        strides = other.strides
-        storageOffset = other.storageOffset
-        storage = other.storage
-        file = other.file
-        count = other.count
     }
 
     /// Row-major strides for `shape`.
@@ -118,6 +109,14 @@ public struct StoredTensor: Sendable {
     /// The elements in row-major order converted to Float32 (float16/bfloat16 exactly; float64
     /// and integers rounded to nearest).
     public func floats() throws -> [Float] {
+        if dtype == .float32, !storage.bigEndian, UInt32(1).littleEndian == 1, isContiguous, count > 0 {
+            // The common case (f32 weights in a little-endian file): one copy of the bytes.
+            let start = storage.source.bytes.baseAddress! + storage.offset + storageOffset * 4
+            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: start, byteCount: count * 4)
+                initialized = count
+            }
+        }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { dst in
             gather { index, position in dst[position] = convertFloat(index) }
@@ -171,13 +170,13 @@ public struct StoredTensor: Sendable {
         case 1: return UInt64(base.load(as: UInt8.self))
         case 2:
             let v = base.loadUnaligned(as: UInt16.self)
-            return UInt64(storage.bigEndian ? v.byteSwapped : v.littleEndian)
+            return UInt64(storage.bigEndian ? UInt16(bigEndian: v) : UInt16(littleEndian: v))
         case 4:
             let v = base.loadUnaligned(as: UInt32.self)
-            return UInt64(storage.bigEndian ? v.byteSwapped : v.littleEndian)
+            return UInt64(storage.bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v))
         default:
             let v = base.loadUnaligned(as: UInt64.self)
-            return storage.bigEndian ? v.byteSwapped : v.littleEndian
+            return storage.bigEndian ? UInt64(bigEndian: v) : UInt64(littleEndian: v)
         }
     }
 

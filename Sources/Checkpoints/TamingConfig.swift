@@ -75,6 +75,9 @@ public struct TamingConfig: Sendable, Codable, Equatable {
 
     /// Parses YAML text; `file` names the source in errors.
     public static func parse(yaml text: String, file: String) throws -> TamingConfig {
+        // The YAML composer recurses per nesting level: refuse inputs that could exhaust the stack.
+        guard text.utf8.count <= 4 << 20 else { throw CheckpointError(file: file, message: "config larger than 4 MB") }
+        guard flowDepth(text) <= 64 else { throw CheckpointError(file: file, message: "YAML nested deeper than 64 levels") }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -127,6 +130,29 @@ public struct TamingConfig: Sendable, Codable, Equatable {
             return TamingConfig(target: target, embedDim: embedDim, nEmbed: nEmbed, ddconfig: ddconfig,
                                 loss: loss, stateDictPrefix: prefix)
         }
+    }
+
+    /// Deepest nesting of flow collections (`[`, `{`) outside quoted scalars. Block nesting
+    /// needs one more indentation column per level, so the size limit already bounds it.
+    static func flowDepth(_ text: String) -> Int {
+        var depth = 0, deepest = 0
+        var quote: UInt8?
+        for byte in text.utf8 {
+            if let q = quote {
+                if byte == q { quote = nil }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "'"): quote = byte
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                deepest = max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth = max(depth - 1, 0)
+            case UInt8(ascii: "\n"): quote = nil
+            default: break
+            }
+        }
+        return deepest
     }
 
     private static func require(_ node: Node?, _ path: String) throws -> Node {

@@ -48,7 +48,7 @@ enum TorchLegacy {
         offset = afterKeys
 
         // Locate each storage: int64 LE element count, then the elements.
-        var located: [String: (offset: Int, count: Int)] = [:]
+        var located: [String: (offset: Int, byteCount: Int)] = [:]
         var reader = ByteReader(bytes, at: offset, what: "legacy storage data")
         for key in keys {
             guard let root = roots.byKey[key] else { throw FormatError("storage '\(key)' is listed but never used") }
@@ -61,7 +61,7 @@ enum TorchLegacy {
             guard !overflow, length <= reader.remaining else {
                 throw FormatError("storage '\(key)' of \(count) elements runs past the end of the file; the file is truncated")
             }
-            located[key] = (reader.position, count)
+            located[key] = (reader.position, length)
             reader.position += length
         }
 
@@ -69,10 +69,13 @@ enum TorchLegacy {
             guard let place = located[ref.key], let dtype = ref.dtype else {
                 throw FormatError("storage '\(ref.key)' is missing from the file")
             }
-            guard ref.viewOffset <= place.count, ref.count <= place.count - ref.viewOffset else {
-                throw FormatError("storage '\(ref.key)' holds \(place.count) elements, fewer than its view needs")
+            // Byte arithmetic: a view may name the root storage with another element type.
+            let (start, o1) = ref.viewOffset.multipliedReportingOverflow(by: dtype.itemSize)
+            let (length, o2) = ref.count.multipliedReportingOverflow(by: dtype.itemSize)
+            guard !o1, !o2, start <= place.byteCount, length <= place.byteCount - start else {
+                throw FormatError("storage '\(ref.key)' holds \(place.byteCount) bytes, fewer than its view needs")
             }
-            return StorageBytes(source: source, offset: place.offset + ref.viewOffset * dtype.itemSize,
+            return StorageBytes(source: source, offset: place.offset + start,
                                 elementCount: ref.count, dtype: dtype, bigEndian: !littleEndian)
         }
         var metadata = listing.metadata

@@ -35,6 +35,9 @@ enum TorchScript {
             if let names = state["_non_persistent_buffers_set"] {
                 switch names {
                 case .set(let list), .list(let list): nonPersistent = Set(list.items.compactMap(\.string))
+                case .object(let set):
+                    // Protocol < 4 pickles a set as REDUCE(builtins.set, ([names],)).
+                    nonPersistent = Set((set.args.first?.sequence ?? []).compactMap(\.string))
                 default: break
                 }
             }

@@ -19,7 +19,8 @@ public struct FittingConfiguration {
     public var cutPower: Float = 1
     /// Image pixels per latent cell along each axis.
     public var latentFactor: Int = 4
-    /// Emit a snapshot at step 0 and after every `snapshotEvery` updates (0: never).
+    /// Emit a snapshot at step 0 and after every `snapshotEvery` updates, the last one included
+    /// when it is a multiple (0: never).
     public var snapshotEvery: Int = 0
     /// Seeds the latent initialisation and the cutout positions.
     public var seed: UInt64
@@ -77,7 +78,7 @@ public enum TargetFitting {
             objective.backward()
             adam.step()
             try onEvent(.progress(step: step, total: c.steps, loss: loss))
-            if c.snapshotEvery > 0, step % c.snapshotEvery == 0, step < c.steps {
+            if c.snapshotEvery > 0, step % c.snapshotEvery == 0 {
                 try onEvent(.snapshot(step: step, image: Autograd.withoutGrad { image.decode() }))
             }
         }

@@ -21,7 +21,7 @@ enum PNGCodec {
                 throw ImageIOError(path: path, problem: "invalid PNG (\(message(of: &image)))")
             }
             let width = Int(image.width), height = Int(image.height)
-            guard width > 0, height > 0, width * height * 4 <= maxDecodedBytes else {
+            guard width > 0, height > 0, width <= 1 << 24, height <= 1 << 24, width * height * 4 <= maxDecodedBytes else {
                 png_image_free(&image)
                 throw ImageIOError(path: path, problem: "unsupported PNG size \(width)x\(height)")
             }

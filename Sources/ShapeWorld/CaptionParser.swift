@@ -1,6 +1,6 @@
 // Prompt text → SceneSpec. Tolerant by design: case, punctuation, articles, plurals, synonyms and
 // word order do not matter; "right of" and "below" are turned around into "left of" and "above";
-// missing attributes take defaults. Only a prompt with no ShapeWorld word at all is an error.
+// two shapes without a relation word stand side by side; missing attributes take defaults. Only a prompt with no ShapeWorld word at all is an error.
 
 /// A prompt that names nothing ShapeWorld knows.
 public struct CaptionError: Error, CustomStringConvertible, Sendable {
@@ -82,6 +82,13 @@ public enum CaptionParser {
                 first = tokens[..<r]
                 second = tail
             }
+        }
+        // Two shapes and no relation word ("a red circle and a blue square"): side by side, in order.
+        let shapeIndices = tokens.indices.filter { if case .shape = tokens[$0] { true } else { false } }
+        if relation == nil, shapeIndices.count >= 2 {
+            relation = (.leftOf, false)
+            first = tokens[...shapeIndices[0]]
+            second = tokens[(shapeIndices[0] + 1)...]
         }
         var a = objectPhrase(first), b = objectPhrase(second)
         if relation != nil, !describesObject(first) { a = ObjectPhrase() }   // "above a red square": first object all defaults

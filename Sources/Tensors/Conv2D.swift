@@ -2,88 +2,130 @@
 //
 // The column matrix of a whole 256x256x128 3x3 input would take 300 MB, so columns are built one
 // tile at a time: a band of output rows of one image, or several whole images when they are small
-// (then one GEMM covers them all, which keeps N large for CLIP's patch embedding over 32 cutouts).
-// Column building and col2im run on both cores; the GEMMs between them use OpenBLAS's own threads,
-// so the two kinds of parallelism never nest.
+// (then one GEMM covers them all, which keeps the GEMM wide for CLIP's patch embedding over 32
+// cutouts). The tiles are shared out to the cores, each building its own columns and running a
+// single-threaded GEMM on them: column building overlaps with arithmetic, a tile's columns are still
+// in cache when the GEMM reads them, and no thread spins waiting for the other. BLAS is switched to
+// one thread meanwhile, so there is only one level of parallelism.
+//
+// Backward for stride 1 (the decoder's convolutions) computes the input gradient as a convolution
+// of the output gradient with the flipped, transposed kernel, which reuses the same tiled kernel and
+// writes disjoint rows. Other strides build dcol = Wᵀ·dY and scatter it back (col2im). The weight
+// gradient sums dY·colᵀ over tiles, each core into its own partial.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One output tile: `images` whole images from `n0`, or rows `oh0..<oh0+rows` of image `n0`.
+typealias ConvTile = (n0: Int, images: Int, oh0: Int, rows: Int)
 
 /// Extents of one convolution and its column tiling.
 struct ConvGeometry {
     let n, cin, h, w, cout, kh, kw, stride, pad, ho, wo: Int
-    /// Rows of the column matrix: Cin·kh·kw.
-    var k: Int { cin * kh * kw }
-    var planeIn: Int { h * w }
-    var planeOut: Int { ho * wo }
-
-    /// Column floats per tile (16 MB); tests lower it to exercise the row-band tiling.
+    /// Column floats per tile; tests lower it to exercise the row-band tiling.
     let columnBudget: Int
+    /// 16 MB of columns per tile: wide enough for efficient GEMMs (T ≈ 3600 at 128 channels 3x3),
+    /// and two workers' tiles still fit a 32 MB L3.
     static let defaultColumnBudget = 1 << 22
 
-    /// Tiles as (first image, image count, first output row, row count). Either a band of rows of one
-    /// image or a run of whole images, never parts of two images.
-    var tiles: [(n0: Int, images: Int, oh0: Int, rows: Int)] {
-        var result: [(n0: Int, images: Int, oh0: Int, rows: Int)] = []
-        let perImage = k * planeOut
-        if perImage <= columnBudget {
-            let images = max(1, columnBudget / max(perImage, 1))
-            for n0 in Swift.stride(from: 0, to: n, by: images) { result.append((n0, min(images, n - n0), 0, ho)) }
+    /// Rows of the column matrix: Cin·kh·kw.
+    var k: Int { cin * kh * kw }
+    var planeOut: Int { ho * wo }
+
+    /// Tiles covering the output in order, either bands of one image's rows or runs of whole
+    /// images, never parts of two images. Their number is a multiple of `parts` when that is
+    /// possible, with near-equal sizes, so that `parts` workers are balanced.
+    func tiles(parts: Int) -> [ConvTile] {
+        let perImage = max(k * planeOut, 1)
+        var result: [ConvTile] = []
+        if perImage <= columnBudget && n >= parts {
+            let count = min(n, roundUp((n + columnBudget / perImage - 1) / (columnBudget / perImage), parts))
+            for t in 0..<count {
+                let lo = n * t / count, hi = n * (t + 1) / count
+                result.append((lo, hi - lo, 0, ho))
+            }
         } else {
-            let rows = max(1, columnBudget / max(k * wo, 1))
+            var bands = (perImage + columnBudget - 1) / columnBudget
+            if n < parts { bands = roundUp(bands, parts) }
+            bands = max(1, min(bands, ho))
             for i in 0..<n {
-                for oh0 in Swift.stride(from: 0, to: ho, by: rows) { result.append((i, 1, oh0, min(rows, ho - oh0))) }
+                for b in 0..<bands {
+                    let lo = ho * b / bands, hi = ho * (b + 1) / bands
+                    result.append((i, 1, lo, hi - lo))
+                }
             }
         }
         return result
     }
 
-    /// Largest tile width (columns of the column matrix).
-    var maxTileWidth: Int { tiles.map { $0.images * $0.rows * wo }.max() ?? 0 }
-
     /// The output columns ow whose input column ow·stride − pad + j lies inside the image.
     @inline(__always) func validColumns(_ j: Int) -> (lo: Int, hi: Int) {
         let first = pad - j
-        let lo = first <= 0 ? 0 : (first + stride - 1) / stride
+        let lo = min(first <= 0 ? 0 : (first + stride - 1) / stride, wo)
         let last = w - 1 + pad - j
         let hi = last < 0 ? 0 : min(wo, last / stride + 1)
-        return (min(lo, wo), max(hi, min(lo, wo)))
+        return (lo, max(hi, lo))
     }
 }
 
-/// Fills col [K, T] for the global output rows `rows` (row r = image r / Ho, output row r % Ho):
+@inline(__always) private func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
+
+/// Columns of the widest tile.
+private func maxWidth(_ tiles: [ConvTile], _ g: ConvGeometry) -> Int { tiles.map { $0.images * $0.rows * g.wo }.max() ?? 0 }
+
+/// Global output rows of a tile (row r = image r / Ho, output row r % Ho).
+@inline(__always) private func globalRows(_ t: ConvTile, _ g: ConvGeometry) -> Range<Int> {
+    let first = t.n0 * g.ho + t.oh0
+    return first..<(first + t.images * t.rows)
+}
+
+/// Fills col [K, T] for the global output `rows`:
 /// col[(ci·kh + i)·kw + j, t] = x[n, ci, oh·s − p + i, ow·s − p + j], zero outside the image.
-private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                    rows: Range<Int>) {
+private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>) {
     let width = rows.count * g.wo
-    let X = SendableConstPointer(x), C = SendablePointer(col)
-    Parallel.chunks(g.k, costPerItem: width) { ks in
-        for k in ks {
-            let ci = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw
-            let (lo, hi) = g.validColumns(j)
-            var dst = C.pointer + k * width
-            for r in rows {
-                let image = r / g.ho, oh = r % g.ho
-                let ih = oh * g.stride - g.pad + i
-                if ih < 0 || ih >= g.h {
-                    dst.update(repeating: 0, count: g.wo)
+    for k in 0..<g.k {
+        let ci = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw
+        let (lo, hi) = g.validColumns(j)
+        var dst = col + k * width
+        for r in rows {
+            let image = r / g.ho, oh = r % g.ho
+            let ih = oh * g.stride - g.pad + i
+            if ih < 0 || ih >= g.h {
+                dst.update(repeating: 0, count: g.wo)
+            } else {
+                let src = x + ((image * g.cin + ci) * g.h + ih) * g.w - g.pad + j
+                for ow in 0..<lo { dst[ow] = 0 }
+                if g.stride == 1 {
+                    (dst + lo).update(from: src + lo, count: hi - lo)
                 } else {
-                    let src = X.pointer + ((image * g.cin + ci) * g.h + ih) * g.w - g.pad + j
-                    for ow in 0..<lo { dst[ow] = 0 }
-                    if g.stride == 1 {
-                        (dst + lo).update(from: src + lo, count: hi - lo)
-                    } else {
-                        for ow in lo..<hi { dst[ow] = src[ow * g.stride] }
-                    }
-                    for ow in hi..<g.wo { dst[ow] = 0 }
+                    for ow in lo..<hi { dst[ow] = src[ow * g.stride] }
                 }
-                dst += g.wo
+                for ow in hi..<g.wo { dst[ow] = 0 }
             }
+            dst += g.wo
         }
     }
 }
 
+/// The column matrix of a tile and its row stride. For a 1x1, stride-1, unpadded convolution of
+/// one image the input planes already are the columns; otherwise they are built into `scratch`.
+@inline(__always)
+private func columns(_ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                     _ tile: ConvTile) -> (UnsafePointer<Float>, Int) {
+    let rows = globalRows(tile, g)
+    if g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0 && tile.images == 1 {
+        return (x + tile.n0 * g.cin * g.planeOut + tile.oh0 * g.wo, g.planeOut)
+    }
+    im2col(x, scratch, g, rows: rows)
+    return (UnsafePointer(scratch), rows.count * g.wo)
+}
+
 /// The adjoint of ``im2col``: dx[n, ci, ih, iw] += dcol[k, t] for every column entry that read it.
 /// Work is split by input channel, so no two workers touch the same plane.
-private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                    rows: Range<Int>) {
+private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>) {
     let width = rows.count * g.wo
     let C = SendableConstPointer(dcol), D = SendablePointer(dx)
     Parallel.chunks(g.cin, costPerItem: g.kh * g.kw * width) { channels in
@@ -111,14 +153,193 @@ private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Flo
     }
 }
 
-/// Copies between a multi-image tile buffer [Cout, images·P] and NCHW planes [images, Cout, P].
-private func copyTile(_ tile: UnsafeMutablePointer<Float>, _ planes: UnsafeMutablePointer<Float>,
-                      images: Int, channels: Int, plane: Int, toPlanes: Bool) {
+/// Moves a multi-image tile buffer [C, images·P] to or from NCHW planes [images, C, P]; into the
+/// planes it overwrites or, with `accumulate`, adds.
+private func copyTile(_ tile: UnsafeMutablePointer<Float>, _ planes: UnsafeMutablePointer<Float>, images: Int,
+                      channels: Int, plane: Int, toPlanes: Bool, accumulate: Bool = false) {
     let width = images * plane
     for b in 0..<images {
         for c in 0..<channels {
             let t = tile + c * width + b * plane, p = planes + (b * channels + c) * plane
-            if toPlanes { p.update(from: t, count: plane) } else { t.update(from: p, count: plane) }
+            if !toPlanes {
+                t.update(from: p, count: plane)
+            } else if accumulate {
+                for i in 0..<plane { p[i] += t[i] }
+            } else {
+                p.update(from: t, count: plane)
+            }
+        }
+    }
+}
+
+/// Runs `body` with OpenBLAS on one thread (restored afterwards), for GEMMs issued from workers.
+private func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
+    let saved = Parallel.blasThreads
+    if saved > 1 { Parallel.setBLASThreads(1) }
+    defer { if saved > 1 { Parallel.setBLASThreads(saved) } }
+    return body()
+}
+
+/// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
+/// fewer tiles instead of holding the others up.
+private final class TileQueue: @unchecked Sendable {
+    private var next = 0
+    private let count: Int
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init(count: Int) {
+        self.count = count
+        pthread_mutex_init(lock, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    /// The next unclaimed index, or nil when all are taken.
+    func claim() -> Int? {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+}
+
+/// Runs `body(slot, queue)` on every worker slot concurrently, with single-threaded BLAS; each
+/// worker claims tiles from `queue` until none are left.
+private func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQueue) -> Void) {
+    let parts = min(Parallel.maxThreads, max(tiles, 1))
+    let queue = TileQueue(count: tiles)
+    withSingleThreadedBLAS {
+        Parallel.chunks(parts, costPerItem: cost / parts) { slots in
+            for slot in slots { body(slot, queue) }
+        }
+    }
+}
+
+/// out [N, Cout, Ho, Wo] = (or += with `accumulate`) the convolution of x with weight [Cout, K], no bias.
+private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                      _ g: ConvGeometry, accumulate: Bool) {
+    let tiles = g.tiles(parts: Parallel.maxThreads)
+    let width = maxWidth(tiles, g), P = g.planeOut
+    let X = SendableConstPointer(x), W = SendableConstPointer(weight), O = SendablePointer(out)
+    let multi = tiles.contains { $0.images > 1 }
+    forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
+        var col = uninitializedFloats(g.k * width)
+        var buffer = uninitializedFloats(multi ? g.cout * width : 1)
+        col.withUnsafeMutableBufferPointer { pc in
+            buffer.withUnsafeMutableBufferPointer { pb in
+                let C = pc.baseAddress!, B = pb.baseAddress!
+                while let index = queue.claim() {
+                    let tile = tiles[index]
+                    let rows = globalRows(tile, g), n = rows.count * g.wo
+                    let (cols, ldc) = columns(X.pointer, C, g, tile)
+                    // y [Cout, T] = W [Cout, K] · col [K, T]
+                    let planes = O.pointer + tile.n0 * g.cout * P
+                    if tile.images == 1 {
+                        gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                             cols, ldb: ldc, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
+                    } else {
+                        gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                             cols, ldb: ldc, beta: 0, B, ldc: n)
+                        copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
+                                 accumulate: accumulate)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// dw [Cout, K] += Σ over tiles of dY [Cout, T] · colᵀ [T, K]; each worker sums into its own partial.
+private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                            _ g: ConvGeometry) {
+    let tiles = g.tiles(parts: Parallel.maxThreads)
+    let width = maxWidth(tiles, g), P = g.planeOut, size = g.cout * g.k
+    var partials = [Float](repeating: 0, count: Parallel.maxThreads * size)
+    partials.withUnsafeMutableBufferPointer { pp in
+        let X = SendableConstPointer(x), G = SendableConstPointer(dy), S = SendablePointer(pp.baseAddress!)
+        let multi = tiles.contains { $0.images > 1 }
+        forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { slot, queue in
+            var col = uninitializedFloats(g.k * width)
+            var buffer = uninitializedFloats(multi ? g.cout * width : 1)
+            col.withUnsafeMutableBufferPointer { pc in
+                buffer.withUnsafeMutableBufferPointer { pb in
+                    let C = pc.baseAddress!, B = pb.baseAddress!
+                    while let index = queue.claim() {
+                        let tile = tiles[index]
+                        let rows = globalRows(tile, g), n = rows.count * g.wo
+                        let (cols, ldc) = columns(X.pointer, C, g, tile)
+                        let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
+                        let (a, lda): (UnsafeMutablePointer<Float>, Int)
+                        if tile.images == 1 {
+                            (a, lda) = (planes + tile.oh0 * g.wo, P)
+                        } else {
+                            copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
+                            (a, lda) = (B, n)
+                        }
+                        gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
+                             cols, ldb: ldc, beta: 1, S.pointer + slot * size, ldc: g.k)
+                    }
+                }
+            }
+        }
+        for s in 0..<Parallel.maxThreads {
+            let part = pp.baseAddress! + s * size
+            for i in 0..<size { dw[i] += part[i] }
+        }
+    }
+}
+
+/// dx += the input gradient of a stride-1 convolution with a square kernel and padding p < k:
+/// the convolution of dy with the kernel flipped in space and transposed in channels, padding k−1−p.
+private func inputGradientByConvolution(_ dy: UnsafePointer<Float>, _ weight: [Float], _ dx: UnsafeMutablePointer<Float>,
+                                        _ g: ConvGeometry) {
+    let (kh, kw) = (g.kh, g.kw)
+    var flipped = uninitializedFloats(weight.count)   // [Cin, Cout, kh, kw]
+    let taps = kh * kw
+    weight.withUnsafeBufferPointer { src in
+        flipped.withUnsafeMutableBufferPointer { dst in
+            for ci in 0..<g.cin {
+                for co in 0..<g.cout {
+                    let from = src.baseAddress! + (co * g.cin + ci) * taps, to = dst.baseAddress! + (ci * g.cout + co) * taps
+                    for t in 0..<taps { to[t] = from[taps - 1 - t] }
+                }
+            }
+        }
+    }
+    let t = ConvGeometry(n: g.n, cin: g.cout, h: g.ho, w: g.wo, cout: g.cin, kh: kh, kw: kw, stride: 1,
+                         pad: kh - 1 - g.pad, ho: g.h, wo: g.w, columnBudget: g.columnBudget)
+    flipped.withUnsafeBufferPointer { convolve(dy, $0.baseAddress!, dx, t, accumulate: true) }
+}
+
+/// dx += col2im(Wᵀ · dY) tile by tile: the general input gradient (any stride). Bands of one image
+/// overlap in dx, so tiles run in order with multi-threaded GEMMs and a parallel col2im.
+private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                   _ g: ConvGeometry) {
+    let tiles = g.tiles(parts: 1)
+    let width = maxWidth(tiles, g), P = g.planeOut
+    var col = uninitializedFloats(g.k * width)
+    var buffer = uninitializedFloats(tiles.contains { $0.images > 1 } ? g.cout * width : 1)
+    col.withUnsafeMutableBufferPointer { pc in
+        buffer.withUnsafeMutableBufferPointer { pb in
+            let C = pc.baseAddress!, B = pb.baseAddress!
+            for tile in tiles {
+                let rows = globalRows(tile, g), n = rows.count * g.wo
+                let planes = UnsafeMutablePointer(mutating: dy + tile.n0 * g.cout * P)
+                let (b, ldb): (UnsafeMutablePointer<Float>, Int)
+                if tile.images == 1 {
+                    (b, ldb) = (planes + tile.oh0 * g.wo, P)
+                } else {
+                    copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
+                    (b, ldb) = (B, n)
+                }
+                // dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T]
+                gemm(transA: true, transB: false, m: g.k, n: n, k: g.cout, weight, lda: g.k, b, ldb: ldb, beta: 0, C, ldc: n)
+                col2im(C, dx, g, rows: rows)
+            }
         }
     }
 }
@@ -136,9 +357,8 @@ extension Tensor {
     /// weight [Cout, Cin, kh, kw], optional bias [Cout], the same `stride` on both axes and
     /// `padding` zeros on every side. Result [N, Cout, (H + 2p − kh)/s + 1, (W + 2p − kw)/s + 1].
     ///
-    /// Backward always forms the input gradient when x needs it; weight and bias gradients are
-    /// computed only when those tensors require gradients, so frozen layers cost one GEMM and a
-    /// col2im per tile.
+    /// Backward forms the input gradient when x needs it; weight and bias gradients are computed
+    /// only when those tensors require gradients, so frozen layers cost one convolution-sized GEMM.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
         conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: ConvGeometry.defaultColumnBudget)
     }
@@ -157,37 +377,15 @@ extension Tensor {
                              stride: stride, pad: padding,
                              ho: (h + 2 * padding - kh) / stride + 1, wo: (w + 2 * padding - kw) / stride + 1,
                              columnBudget: columnBudget)
-        let tiles = g.tiles
         let outShape = [g.n, cout, g.ho, g.wo]
         let P = g.planeOut
-        let needsTileBuffer = tiles.contains { $0.images > 1 }
 
-        // y[n] [Cout, P] = W [Cout, K] · col [K, P], tile by tile.
         var out = uninitializedFloats(product(outShape))
-        var col = uninitializedFloats(g.k * g.maxTileWidth)
-        var tileBuffer = uninitializedFloats(needsTileBuffer ? cout * g.maxTileWidth : 0)
         x.data.withUnsafeBufferPointer { px in
             weight.data.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    col.withUnsafeMutableBufferPointer { pc in
-                        tileBuffer.withUnsafeMutableBufferPointer { pt in
-                            for tile in tiles {
-                                let first = tile.n0 * g.ho + tile.oh0
-                                let width = tile.images * tile.rows * g.wo
-                                im2col(px.baseAddress!, pc.baseAddress!, g, rows: first..<(first + tile.images * tile.rows))
-                                let planes = po.baseAddress! + tile.n0 * cout * P
-                                if tile.images == 1 {
-                                    gemm(transA: false, transB: false, m: cout, n: width, k: g.k, pw.baseAddress!, lda: g.k,
-                                         pc.baseAddress!, ldb: width, beta: 0, planes + tile.oh0 * g.wo, ldc: P)
-                                } else {
-                                    gemm(transA: false, transB: false, m: cout, n: width, k: g.k, pw.baseAddress!, lda: g.k,
-                                         pc.baseAddress!, ldb: width, beta: 0, pt.baseAddress!, ldc: width)
-                                    copyTile(pt.baseAddress!, planes, images: tile.images, channels: cout, plane: P, toPlanes: true)
-                                }
-                            }
-                            if let bias { addChannelBias(po.baseAddress!, bias.data, images: g.n, channels: cout, plane: P) }
-                        }
-                    }
+                    convolve(px.baseAddress!, pw.baseAddress!, po.baseAddress!, g, accumulate: false)
+                    if let bias { addChannelBias(po.baseAddress!, bias.data, images: g.n, channels: cout, plane: P) }
                 }
             }
         }
@@ -195,51 +393,23 @@ extension Tensor {
         var parents = [x, weight]
         if let bias { parents.append(bias) }
         return Tensor(shape: outShape, data: out, parents: parents) { grad in
-            let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
-            let G = UnsafeMutablePointer(mutating: grad.baseAddress!)
-            if needB, let bias {
+            let G = grad.baseAddress!
+            if let bias, bias.requiresGrad {
                 bias.accumulateGrad { db in
                     for i in 0..<g.n { for c in 0..<cout { db[c] += sumOfRow(G + (i * cout + c) * P, P) } }
                 }
             }
-            guard needX || needW else { return }
-            var col = uninitializedFloats(g.k * g.maxTileWidth)
-            var tileBuffer = uninitializedFloats(needsTileBuffer ? cout * g.maxTileWidth : 0)
-            withGradPointer(x, needX) { dx in
-                withGradPointer(weight, needW) { dw in
-                    x.data.withUnsafeBufferPointer { px in
-                        weight.data.withUnsafeBufferPointer { pw in
-                            col.withUnsafeMutableBufferPointer { pc in
-                                tileBuffer.withUnsafeMutableBufferPointer { pt in
-                                    for tile in tiles {
-                                        let first = tile.n0 * g.ho + tile.oh0
-                                        let rows = first..<(first + tile.images * tile.rows)
-                                        let width = rows.count * g.wo
-                                        // dY tile [Cout, width]: straight from the planes for one image.
-                                        let dy: UnsafeMutablePointer<Float>, ldy: Int
-                                        if tile.images == 1 {
-                                            (dy, ldy) = (G + tile.n0 * cout * P + tile.oh0 * g.wo, P)
-                                        } else {
-                                            copyTile(pt.baseAddress!, G + tile.n0 * cout * P, images: tile.images,
-                                                     channels: cout, plane: P, toPlanes: false)
-                                            (dy, ldy) = (pt.baseAddress!, width)
-                                        }
-                                        if let dw {
-                                            // dW [Cout, K] += dY [Cout, T] · colᵀ [T, K]
-                                            im2col(px.baseAddress!, pc.baseAddress!, g, rows: rows)
-                                            gemm(transA: false, transB: true, m: cout, n: g.k, k: width, dy, lda: ldy,
-                                                 pc.baseAddress!, ldb: width, beta: 1, dw, ldc: g.k)
-                                        }
-                                        if let dx {
-                                            // dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T], then scattered back.
-                                            gemm(transA: true, transB: false, m: g.k, n: width, k: cout, pw.baseAddress!, lda: g.k,
-                                                 dy, ldb: ldy, beta: 0, pc.baseAddress!, ldc: width)
-                                            col2im(pc.baseAddress!, dx, g, rows: rows)
-                                        }
-                                    }
-                                }
-                            }
-                        }
+            if weight.requiresGrad {
+                x.data.withUnsafeBufferPointer { px in
+                    weight.accumulateGrad { dw in weightGradient(px.baseAddress!, G, dw.baseAddress!, g) }
+                }
+            }
+            if x.requiresGrad {
+                x.accumulateGrad { dx in
+                    if stride == 1 && kh == kw && padding < kh {
+                        inputGradientByConvolution(G, weight.data, dx.baseAddress!, g)
+                    } else {
+                        weight.data.withUnsafeBufferPointer { inputGradientByCol2im(G, $0.baseAddress!, dx.baseAddress!, g) }
                     }
                 }
             }

@@ -121,6 +121,13 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
                            zChannels: 256, resolution: 256),
         discriminator: DiscriminatorConfig(nLayers: 3))
 
+    /// The public `vqgan_gumbel_f8_8192` model (GumbelVQ, no loss tensors in its checkpoint).
+    public static let gumbelF8_8192 = VQGANConfig(
+        embedDim: 256, nEmbed: 8192,
+        ddconfig: DDConfig(ch: 128, chMult: [1, 1, 2, 4], numResBlocks: 2, attnResolutions: [32],
+                           zChannels: 256, resolution: 256),
+        quantizer: .gumbel)
+
     /// Reads vqclip's own JSON config: this struct's fields in snake_case (`embed_dim`, `ddconfig.ch_mult`, ...).
     public init(json data: Data, file: String = "config") throws {
         do {

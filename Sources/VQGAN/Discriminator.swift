@@ -11,8 +11,9 @@ public struct NLayerDiscriminator {
     public enum Norm {
         /// BatchNorm2d (eps 1e-5, momentum 0.1): affine weight/bias plus running statistics.
         case batch(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor)
-        /// ActNorm: y = scale · (x + loc), loc and scale [1, C, 1, 1].
-        case act(loc: Tensor, scale: Tensor)
+        /// ActNorm: y = scale · (x + loc), loc and scale [1, C, 1, 1]; `initialized` [] is 0 until
+        /// the first training batch sets loc and scale from the data.
+        case act(loc: Tensor, scale: Tensor, initialized: Tensor)
     }
 
     /// One `Conv2d` followed by an optional norm and an optional LeakyReLU(0.2).
@@ -42,8 +43,8 @@ public struct NLayerDiscriminator {
                 let s = main.scope(String(index))
                 if config.useActNorm {
                     normLayer = .act(loc: try s.tensor("loc", shape: [1, cout, 1, 1], initializer: .zeros),
-                                     scale: try s.tensor("scale", shape: [1, cout, 1, 1], initializer: .ones))
-                    try s.buffer("initialized", shape: [])
+                                     scale: try s.tensor("scale", shape: [1, cout, 1, 1], initializer: .ones),
+                                     initialized: try s.buffer("initialized", shape: [], initial: 0))
                 } else {
                     normLayer = .batch(
                         weight: try s.tensor("weight", shape: [cout], initializer: .ones),
@@ -74,7 +75,8 @@ public struct NLayerDiscriminator {
 
     /// x [N, in_channels, H, W] → patch logits [N, 1, H', W'] (256² → 30² for 3 layers).
     /// BatchNorm uses its running statistics unless `training`, in which case it normalises with
-    /// the batch statistics (biased variance) and updates the running ones as PyTorch does.
+    /// the batch statistics (biased variance) and updates the running ones as PyTorch does. An
+    /// uninitialised ActNorm (a fresh model) is initialised from the first training batch.
     public func callAsFunction(_ x: Tensor, training: Bool = false) -> Tensor {
         var h = x
         for layer in layers {
@@ -83,7 +85,11 @@ public struct NLayerDiscriminator {
             case .batch(let weight, let bias, let runningMean, let runningVar)?:
                 h = Self.batchNorm(h, weight: weight, bias: bias, runningMean: runningMean,
                                    runningVar: runningVar, training: training)
-            case .act(let loc, let scale)?:
+            case .act(let loc, let scale, let initialized)?:
+                if training && initialized.data[0] == 0 {
+                    Self.initializeActNorm(h, loc: loc, scale: scale)
+                    initialized.data[0] = 1
+                }
                 h = scale * (h + loc)
             case nil:
                 break
@@ -91,6 +97,30 @@ public struct NLayerDiscriminator {
             if layer.activation { h = h.leakyReLU(0.2) }
         }
         return h
+    }
+
+    /// ActNorm's data-dependent initialisation from x [N, C, H, W]: loc = −mean and
+    /// scale = 1 / (std + 1e-6) per channel (unbiased std), so the first batch comes out
+    /// normalised. Writes into the parameters in place; no gradient flows through it.
+    static func initializeActNorm(_ x: Tensor, loc: Tensor, scale: Tensor) {
+        let (n, c) = (x.shape[0], x.shape[1])
+        let plane = x.count / max(n * c, 1)
+        let count = Double(n * plane)
+        for ch in 0..<c {
+            var sum = 0.0
+            for b in 0..<n { for i in 0..<plane { sum += Double(x.data[(b * c + ch) * plane + i]) } }
+            let mean = sum / count
+            var squares = 0.0
+            for b in 0..<n {
+                for i in 0..<plane {
+                    let d = Double(x.data[(b * c + ch) * plane + i]) - mean
+                    squares += d * d
+                }
+            }
+            let std = count > 1 ? (squares / (count - 1)).squareRoot() : 0
+            loc.data[ch] = Float(-mean)
+            scale.data[ch] = Float(1 / (std + 1e-6))
+        }
     }
 
     /// BatchNorm2d over x [N, C, H, W] with eps 1e-5 and momentum 0.1.

@@ -5,6 +5,9 @@
 import Checkpoints
 import Foundation
 import Tensors
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A VQGAN first-stage model.
 ///
@@ -26,6 +29,8 @@ public final class VQModel {
     public let postQuantConv: Conv2d
     /// Every parameter (not the BatchNorm running statistics) under its checkpoint key.
     public let parameters: [(name: String, tensor: Tensor)]
+    /// The discriminator's buffers (BatchNorm running statistics and counters, ActNorm flags).
+    public let buffers: [(name: String, tensor: Tensor)]
 
     /// Builds the model from `weights`, strictly: every tensor the model needs must be present
     /// with its exact shape, and every stored key must be used, except `loss.*` (LPIPS and, unless
@@ -60,6 +65,26 @@ public final class VQModel {
         postQuantConv = try Conv2d(root.scope("post_quant_conv"), in: config.embedDim, out: d.zChannels, kernel: 1)
         try weights.finish(ignoringPrefixes: withDiscriminator ? ["loss.perceptual_loss."] : ["loss."])
         parameters = weights.parameters
+        buffers = weights.buffers
+    }
+
+    /// Writes the model in vqclip's own format: every parameter and buffer under its checkpoint
+    /// key as Float32 safetensors at `weights`, and the config as JSON at `config`. Both files are
+    /// replaced atomically. ``load(checkpoint:config:withDiscriminator:requiresGrad:)`` reads them back.
+    public func save(weights weightsURL: URL, config configURL: URL) throws {
+        let tensors = (parameters + buffers).map { (name: $0.name, shape: $0.tensor.shape, values: $0.tensor.data) }
+        try SafeTensors.write(tensors, metadata: ["format": "vqclip-vqgan"], to: weightsURL)
+        let temporary = configURL.deletingLastPathComponent()
+            .appendingPathComponent(".\(configURL.lastPathComponent).tmp-\(getpid())")
+        do {
+            try config.jsonData().write(to: temporary)
+            guard rename(temporary.path, configURL.path) == 0 else {
+                throw VQGANError("rename failed (errno \(errno))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw VQGANError("\(configURL.path): cannot write config: \(error.localizedDescription)")
+        }
     }
 
     /// Loads a checkpoint (`.ckpt` Lightning/torch file or vqclip's `.safetensors`) with its

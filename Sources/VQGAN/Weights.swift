@@ -57,6 +57,9 @@ public final class WeightLoader {
     private var used: Set<String> = []
     /// Every parameter handed out, in build order, under its checkpoint key (without the prefix).
     public private(set) var parameters: [(name: String, tensor: Tensor)] = []
+    /// Buffers (BatchNorm running statistics and counters, ActNorm's flag), same naming; never
+    /// differentiated. Kept so that a saved model has every key a strict load asks for.
+    public private(set) var buffers: [(name: String, tensor: Tensor)] = []
 
     /// Loads from `source`. Keys are looked up as `prefix + name` (e.g. "first_stage_model." for a
     /// Net2Net checkpoint); stored keys outside the prefix are ignored. Parameters require
@@ -112,22 +115,21 @@ public final class WeightLoader {
                 t = Tensor.randn(shape, std: 1 / Float(fanIn).squareRoot(), seed: seed, requiresGrad: requiresGrad)
             }
         }
-        if !buffer { parameters.append((name, t)) }
+        if buffer { buffers.append((name, t)) } else { parameters.append((name, t)) }
         return t
     }
 
-    /// Marks a stored buffer that the networks do not compute with (BatchNorm's
-    /// `num_batches_tracked`, ActNorm's `initialized`) as used, checking that it exists with `shape`.
-    public func buffer(_ name: String, shape: [Int]) throws {
-        guard let source else { return }
-        let key = prefix + name
-        guard let entry = source.entries[key] else {
-            throw VQGANError("\(source.file): missing key \(key) (expected shape \(shape))")
+    /// A stored buffer that the networks do not compute with (BatchNorm's `num_batches_tracked`,
+    /// ActNorm's `initialized`): checked to exist with `shape`, read, and recorded in ``buffers``.
+    /// Without a source it holds `initial`.
+    @discardableResult
+    public func buffer(_ name: String, shape: [Int], initial: Float = 0) throws -> Tensor {
+        if source == nil {
+            let t = Tensor(repeating: initial, shape: shape)
+            buffers.append((name, t))
+            return t
         }
-        guard entry.shape == shape else {
-            throw VQGANError("\(source.file): key \(key) has shape \(entry.shape), expected \(shape)")
-        }
-        used.insert(key)
+        return try tensor(name, shape: shape, initializer: .zeros, buffer: true)
     }
 
     /// A view that prepends `component.` to every name.
@@ -162,8 +164,11 @@ public struct WeightScope {
         try loader.tensor(key(name), shape: shape, initializer: initializer, buffer: buffer)
     }
 
-    /// Checks and marks the buffer `path.name` (see ``WeightLoader/buffer(_:shape:)``).
-    public func buffer(_ name: String, shape: [Int]) throws { try loader.buffer(key(name), shape: shape) }
+    /// The buffer `path.name` (see ``WeightLoader/buffer(_:shape:initial:)``).
+    @discardableResult
+    public func buffer(_ name: String, shape: [Int], initial: Float = 0) throws -> Tensor {
+        try loader.buffer(key(name), shape: shape, initial: initial)
+    }
 
     private func key(_ name: String) -> String { path.isEmpty ? name : path + "." + name }
 }

@@ -99,3 +99,11 @@ for r in rows {
           + "  " + padded(fixed(r.gflops / gemmRate, 2), 8, right: true))
 }
 print("(attention FLOPs count the matrix products; groupnorm+silu rows are a nominal throughput index)")
+
+// Whole-model timings: the pieces of one VQGAN+CLIP step at the real architectures' shapes.
+let modelRows = vqganBenchmarks() + clipBenchmarks()
+if !modelRows.isEmpty {
+    let width = modelRows.map(\.name.count).max()!
+    print("\nmodel timings (best of 2)")
+    for r in modelRows { print(padded(r.name, width) + "  " + padded(fixed(r.seconds, 3), 8, right: true) + " s") }
+}

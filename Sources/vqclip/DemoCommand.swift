@@ -54,11 +54,11 @@ struct DemoCommand: ParsableCommand {
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
-        guard (16...1024).contains(size) else { throw ValidationError("--size must be between 16 and 1024, got \(size)") }
-        guard (1...100_000).contains(steps) else { throw ValidationError("--steps must be between 1 and 100000, got \(steps)") }
-        guard saveEvery >= 0 else { throw ValidationError("--save-every must be 0 or more, got \(saveEvery)") }
+        try requireRange(size, 16...1024, "size")
+        try requireRange(steps, 1...100_000, "steps")
+        try requireRange(saveEvery, 0...100_000, "save-every")
+        try requireRange(cutouts, 1...256, "cutouts")
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, got \(lr)") }
-        guard (1...256).contains(cutouts) else { throw ValidationError("--cutouts must be between 1 and 256, got \(cutouts)") }
     }
 
     func run() throws {

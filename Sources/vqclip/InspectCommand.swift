@@ -19,13 +19,7 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report: InspectReport
-        do {
-            report = describe(try loadStateDict(contentsOf: URL(fileURLWithPath: file)))
-        } catch let error as CheckpointError {
-            FileHandle.standardError.write(Data("vqclip inspect: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let report = describe(try loadStateDict(contentsOf: URL(fileURLWithPath: file)))
         print(json ? report.json() : report.text())
     }
 }

@@ -1,6 +1,8 @@
 // One JSON object per line on stdout (the --json event stream). Keys keep their order, so
 // "event" always comes first and the stream reads well by eye too.
 
+import Foundation
+
 /// A JSON value with ordered object keys.
 enum JSONValue {
     case string(String)
@@ -31,21 +33,12 @@ enum JSONValue {
         }
     }
 
+    /// A JSON string literal, escaped by Foundation's encoder.
     private static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Encoding a String cannot fail.
+        return (try? encoder.encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
     }
 }
 

@@ -67,3 +67,10 @@ struct ReportingOptions: ParsableArguments {
     @Flag(name: .long, help: "Emit one JSON object per line on stdout (events: start, progress, saved, done, error) instead of drawing progress.")
     var json = false
 }
+
+/// Rejects an option value outside `range` with the message every command uses.
+func requireRange(_ value: Int, _ range: ClosedRange<Int>, _ option: String) throws {
+    guard range.contains(value) else {
+        throw ValidationError("--\(option) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+    }
+}

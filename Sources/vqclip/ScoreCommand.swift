@@ -8,7 +8,6 @@ import Foundation
 import ImageCodecs
 import Tensors
 
-extension CLIPError: UserInputError {}
 
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,8 +6,6 @@ import Foundation
 import ImageCodecs
 import ShapeWorld
 
-extension CaptionError: UserInputError {}
-
 struct ShapesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shapes",
@@ -36,8 +34,8 @@ struct ShapesCommand: ParsableCommand {
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
-        guard (1...4096).contains(size) else { throw ValidationError("--size must be between 1 and 4096, got \(size)") }
-        guard (1...100_000).contains(count) else { throw ValidationError("--count must be between 1 and 100000, got \(count)") }
+        try requireRange(size, 1...4096, "size")
+        try requireRange(count, 1...100_000, "count")
     }
 
     func run() throws {
@@ -56,8 +54,9 @@ struct ShapesCommand: ParsableCommand {
                 (generator.scene(at: i), directory.appendingPathComponent(String(format: "shapes-%llu-%04d.png", seed, i)))
             }
         }
-        reporter.start([("seed", .uint(seed)), ("count", .int(jobs.count)), ("size", .int(size)),
-                        ("output", .string(directory.path))],
+        let promptField: [(String, JSONValue)] = prompt.map { [("prompt", .string($0))] } ?? []
+        reporter.start(promptField + [("seed", .uint(seed)), ("count", .int(jobs.count)), ("size", .int(size)),
+                                      ("output", .string(directory.path))],
                        summary: "rendering \(jobs.count) scene\(jobs.count == 1 ? "" : "s") at \(size)x\(size) into \(directory.path)")
         for (k, (scene, url)) in jobs.enumerated() {
             let image = ShapeRasterizer.renderImage(scene, width: size, height: size)

@@ -2,8 +2,12 @@
 // (0 success, 2 bad input, 1 internal failure) applied to every error.
 
 import ArgumentParser
+import Checkpoints
+import CLIP
 import Foundation
 import ImageCodecs
+import ShapeWorld
+import VQGAN
 
 @main
 struct VQClip: ParsableCommand {
@@ -18,8 +22,8 @@ struct VQClip: ParsableCommand {
         subcommands: [
             DemoCommand.self,
             ShapesCommand.self,
-            // MARK: subcommands wired in by merges
-            // InspectCommand.self — add here once Sources/vqclip/InspectCommand.swift is merged.
+            ScoreCommand.self,
+            InspectCommand.self,
         ]
     )
 
@@ -67,7 +71,13 @@ struct Failure {
 /// Errors caused by what the user gave us (files, values): exit status 2, printed as one line.
 protocol UserInputError: Error, CustomStringConvertible {}
 
+// Every library error type names a file or input the user supplied (an image, a checkpoint, a
+// config, a prompt), so all of them are bad input rather than internal failures.
 extension ImageIOError: UserInputError {}
+extension CheckpointError: UserInputError {}
+extension VQGANError: UserInputError {}
+extension CaptionError: UserInputError {}
+extension CLIPError: UserInputError {}
 
 /// A user error (bad file, bad value) found while running.
 struct BadInput: UserInputError {

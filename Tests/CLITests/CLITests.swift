@@ -35,8 +35,8 @@ enum VQClipBinary {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("out"), err = scratch.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
@@ -152,7 +152,8 @@ struct CLITests {
         #expect(progress.map { $0["step"] as? Int ?? -1 } == Array(1...6))
         #expect(progress.allSatisfy { ($0["loss"] as? Double).map { $0 >= 0 } ?? false && $0["total"] as? Int == 6 })
         let saved = events.filter { $0["event"] as? String == "saved" }
-        #expect(saved.map { $0["kind"] as? String ?? "" } == ["frame", "frame", "final"])
+        #expect(saved.map { $0["kind"] as? String ?? "" } == ["frame", "frame", "frame", "final"])
+        #expect(saved.map { $0["step"] as? Int ?? -1 } == [0, 3, 6, 6])
         for event in saved {
             let path = event["path"] as? String ?? ""
             #expect(FileManager.default.fileExists(atPath: path), "\(path)")

@@ -48,6 +48,11 @@ func legacyOneTensor(storageFloats: Int = 4, storageType: String = "FloatStorage
         main.tensorDict([("w", { $0.tensor(key: "0", numel: 4, offset: 0, size: [4], stride: [1]) })])
         try expectLoadFails(legacyStream(main: main, keys: ["0"], storages: [(1 << 40, floatBytes([1, 2]))]), "runs past the end")
         try expectLoadFails(legacyStream(main: main, keys: ["0"], storages: [(2, floatBytes([1, 2]))]), "fewer than its view needs")
+        // The same key named again with a wider element type must not read past the root storage.
+        var wider = PickleWriter()
+        wider.tensorDict([("a", { $0.tensor(storageType: "ByteStorage", key: "0", numel: 4, offset: 0, size: [4], stride: [1]) }),
+                          ("b", { $0.tensor(storageType: "DoubleStorage", key: "0", numel: 4, offset: 0, size: [4], stride: [1]) })])
+        try expectLoadFails(legacyStream(main: wider, keys: ["0"], storages: [(4, [1, 2, 3, 4])]), "holds 4 bytes, fewer than its view needs")
         try expectLoadFails(legacyStream(main: main, keys: ["0", "9"], storages: [(4, floatBytes([1, 2, 3, 4]))]), "listed but never used")
         try expectLoadFails(legacyStream(main: main, keys: [], storages: []), "missing from the file")
         try expectLoadFails(Array(legacyStream(main: main, keys: ["0"], storages: [(4, floatBytes([1, 2, 3, 4]))]).dropLast(20)), "")
@@ -153,7 +158,7 @@ func legacyOneTensor(storageFloats: Int = 4, storageType: String = "FloatStorage
     /// Truncations and single-byte flips of every fixture either load (and then convert without
     /// touching memory outside the file) or throw; nothing may crash.
     @Test(arguments: ["views.pt", "views_legacy.pt", "views_p4.pt", "clip_tiny.pt", "vqgan_tiny_legacy.ckpt",
-                      "module.pt", "dtypes.safetensors", "evil_in_dict.pt"])
+                      "module.pt", "dtypes.safetensors", "evil_in_dict.pt", "extras_p1.pt"])
     func truncationsAndBitFlipsNeverCrash(_ name: String) throws {
         let original = try [UInt8](Data(contentsOf: fixture(name)))
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15

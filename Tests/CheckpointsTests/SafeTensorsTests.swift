@@ -116,7 +116,7 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
             (#"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "needs 12 bytes"),
             (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, [UInt8](repeating: 0, count: 8), "outside"),
             (#"{"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "overflows"),
-            (#"{"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "invalid shape"),
+            (#"{"x":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "negative size in shape [-2]"),
             (#"{"x":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "unsupported dtype"),
             (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, [UInt8](repeating: 0, count: 8), "overlaps"),
             (#"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, [UInt8](repeating: 0, count: 8), "duplicate"),
@@ -133,9 +133,26 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
         image[0] = 0xFF; image[1] = 0xFF
         let url = try writeTemporary(image, name: "big.safetensors")
         expectCheckpointError(url, contains: "truncated") { _ = try SafeTensors.read(contentsOf: url) }
+        // A header length beyond the cap is refused before anything is read.
+        var huge = safetensorsImage(header: good, data: [UInt8](repeating: 0, count: 8))
+        huge[0] = 0; huge[1] = 0; huge[2] = 0x10; huge[3] = 0x01
+        let hugeURL = try writeTemporary(huge, name: "huge.safetensors")
+        expectCheckpointError(hugeURL, contains: "exceeds the 16777216-byte limit") { _ = try SafeTensors.read(contentsOf: hugeURL) }
         // Truncated data section.
         let short = try writeTemporary(Array(safetensorsImage(header: good, data: [0, 0, 0, 0, 0, 0, 0, 0]).dropLast(3)), name: "short.safetensors")
         expectCheckpointError(short, contains: "outside") { _ = try SafeTensors.read(contentsOf: short) }
+    }
+
+    /// A 384-byte header starts with the bytes 80 01, which also open a pickle stream.
+    @Test func detectionPrefersSafetensorsHeader() throws {
+        var header = #"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
+        header += String(repeating: " ", count: 384 - header.utf8.count)
+        let image = safetensorsImage(header: header, data: floatBytes([5]))
+        #expect(Array(image.prefix(2)) == [0x80, 0x01])
+        let url = try writeTemporary(image, name: "small.safetensors")
+        #expect(try loadStateDict(contentsOf: url).tensor("x").floats() == [5])
+        let truncated = try writeTemporary(Array(image.prefix(100)), name: "cut.safetensors")
+        expectCheckpointError(truncated, contains: "truncated safetensors header") { _ = try loadStateDict(contentsOf: truncated) }
     }
 
     @Test func missingAndEmptyFilesAreErrors() throws {

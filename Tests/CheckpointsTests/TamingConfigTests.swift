@@ -95,6 +95,7 @@ import Testing
             ("model: {params: {embed_dim: x, n_embed: 16, ddconfig: {}}}", "embed_dim is not an integer"),
             ("model: {params: {embed_dim: 4, n_embed: -1, ddconfig: {}}}", ""),
             ("model: [unclosed", "invalid YAML"),
+            ("model: " + String(repeating: "[", count: 100_000), "nested"),
         ]
         for (yaml, fragment) in cases {
             do {

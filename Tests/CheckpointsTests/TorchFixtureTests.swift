@@ -86,6 +86,31 @@ func expectSameTensors(_ actual: StateDict, _ expected: StateDict, sourceLocatio
         #expect(try sd.tensor("empty").shape == [0, 3])
     }
 
+    @Test func protocolOneWithAttributesNestedDictsAndNumpy() throws {
+        let sd = try loadStateDict(contentsOf: fixture("extras_p1.pt"))
+        #expect(sd.names == ["tagged", "block.w", "block.inner.b"])
+        #expect(try sd.tensor("tagged").floats() == [1.5, -2])
+        #expect(try sd.tensor("block.w").shape == [1, 2])
+        #expect(try sd.tensor("block.inner.b").dtype == .int32)
+        #expect(try sd.tensor("block.inner.b").int64s() == [3])
+        #expect(sd.metadata["skipped_entries"] == "7")
+    }
+
+    @Test func bigEndianZipArchive() throws {
+        var pickle = PickleWriter()
+        pickle.tensorDict([("w", { $0.tensor(key: "0", numel: 2, offset: 0, size: [2], stride: [1]) }),
+                           ("h", { $0.tensor(storageType: "HalfStorage", key: "1", numel: 1, offset: 0, size: [], stride: []) })])
+        pickle.stop()
+        let big = [Float(1.5), -3].flatMap { v in withUnsafeBytes(of: v.bitPattern.bigEndian) { Array($0) } }
+        let url = try writeTemporary(zipArchive([("m/data.pkl", pickle.bytes), ("m/byteorder", Array("big".utf8)),
+                                                 ("m/data/0", big), ("m/data/1", [0x3C, 0x00])]), name: "big.pt")
+        let sd = try loadStateDict(contentsOf: url)
+        #expect(try sd.tensor("w").floats() == [1.5, -3])
+        #expect(try sd.tensor("h").floats() == [1])
+        let odd = try writeTemporary(zipArchive([("m/data.pkl", pickle.bytes), ("m/byteorder", Array("middle".utf8))]), name: "odd.pt")
+        expectCheckpointError(odd, contains: "unknown byte order") { _ = try loadStateDict(contentsOf: odd) }
+    }
+
     @Test func pickledModuleObject() throws {
         let sd = try loadStateDict(contentsOf: fixture("module.pt"))
         #expect(sd.names == ["lin.weight", "lin.bias", "norm.weight", "norm.bias", "norm.running_mean",
@@ -113,5 +138,33 @@ func expectSameTensors(_ actual: StateDict, _ expected: StateDict, sourceLocatio
             _ = try loadStateDict(contentsOf: root)
         }
         #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+}
+
+@Suite struct StoredTensorTests {
+    @Test func renamedKeepsDataAndLayout() throws {
+        let sd = try loadStateDict(contentsOf: fixture("views.pt"))
+        let original = try sd.tensor("transposed")
+        let renamed = original.renamed("decoder.t")
+        #expect(renamed.name == "decoder.t" && renamed.strides == original.strides)
+        #expect(try renamed.floats() == original.floats())
+    }
+
+    @Test func strippingPrefixSelectsAndRenames() throws {
+        let sd = try loadStateDict(contentsOf: fixture("vqgan_tiny.ckpt"))
+        let decoder = sd.strippingPrefix("decoder.")
+        #expect(decoder.names.count == sd.names.filter { $0.hasPrefix("decoder.") }.count)
+        #expect(decoder.names.first == "conv_in.weight")
+        #expect(try decoder.tensor("conv_in.weight").floats() == sd.tensor("decoder.conv_in.weight").floats())
+        #expect(decoder.source == sd.source && decoder.format == .torchZip)
+    }
+
+    @Test func contiguousAndGatheredPathsAgree() throws {
+        // f32 contiguous tensors take the copy path; the same values through a transposed view
+        // take the gather path.
+        let sd = try loadStateDict(contentsOf: fixture("views.pt"))
+        let shared = try sd.tensor("shared").floats()
+        let transposed = try sd.tensor("transposed").floats()
+        for i in 0 ..< 4 { for j in 0 ..< 6 { #expect(transposed[j * 4 + i] == shared[i * 6 + j]) } }
     }
 }

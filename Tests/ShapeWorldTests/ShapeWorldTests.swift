@@ -99,6 +99,13 @@ struct CaptionTests {
         #expect(below.background == .white)
     }
 
+    @Test func twoShapesWithoutARelationStandSideBySide() throws {
+        let spec = try CaptionParser.parse("a red circle and a small blue square on a white background").spec
+        #expect(spec == SceneSpec(primary: ObjectSpec(shape: .circle, color: .red, size: .large),
+                                  secondary: RelatedObject(relation: .leftOf, object: ObjectSpec(shape: .square, color: .blue, size: .small)),
+                                  background: .white))
+    }
+
     @Test func defaultsAndIgnoredWords() throws {
         let parsed = try CaptionParser.parse("a shiny red star floating in space")
         #expect(parsed.spec == SceneSpec(primary: ObjectSpec(shape: .star, color: .red, size: .large), background: .black))

@@ -61,6 +61,7 @@ struct ConvolutionTests {
     static let configs: [[Int]] = [
         [2, 3, 5, 6, 4, 3, 2, 1], [1, 3, 7, 7, 2, 1, 1, 0], [2, 3, 8, 8, 4, 4, 2, 1], [3, 2, 6, 5, 3, 3, 1, 1],
         [1, 2, 9, 9, 3, 4, 1, 1], [2, 4, 5, 5, 2, 3, 1, 0], [1, 3, 8, 8, 2, 3, 2, 0], [2, 2, 7, 6, 3, 2, 3, 2],
+        [1, 2, 5, 5, 2, 2, 1, 2], [5, 3, 4, 4, 3, 3, 1, 1], [3, 4, 5, 5, 6, 1, 1, 0],
     ]
 
     @Test(arguments: configs)
@@ -86,6 +87,25 @@ struct ConvolutionTests {
         // Linear in each input, so the central difference is exact up to Float rounding.
         for budget in [ConvGeometry.defaultColumnBudget, kk * wo] {
             expectGradientsMatch([x, wt, b], maxChecks: 64) {
+                Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], stride: s, padding: p, columnBudget: budget)
+            }
+        }
+    }
+
+    @Test(arguments: [[1, 16, 32, 32, 3, 1, 1], [3, 8, 20, 20, 3, 1, 1], [2, 8, 21, 19, 4, 2, 1]])
+    func largeEnoughToRunOnAllCores(cfg: [Int]) {
+        // (N, C, H, W, k, stride, padding) with C -> C channels: work above the threshold where
+        // tiles are shared out to worker threads, for one image (row bands) and several.
+        let (n, c, h, w, k, s, p) = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], cfg[6])
+        let x = param([n, c, h, w], seed: 13), wt = param([c, c, k, k], seed: 14, low: -0.2, high: 0.2)
+        let b = param([c], seed: 15)
+        let y = Tensor.conv2d(x, weight: wt, bias: b, stride: s, padding: p)
+        expectClose(y.data, referenceConv2d(x, wt, b, stride: s, padding: p), rtol: 1e-4, atol: 1e-4)
+        let ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1
+        for budget in [ConvGeometry.defaultColumnBudget, c * k * k * ho * wo, 3 * c * k * k * wo] {
+            let z = Tensor.conv2d(x, weight: wt, bias: b, stride: s, padding: p, columnBudget: budget)
+            expectClose(z.data, y.data, rtol: 1e-5, atol: 1e-5)
+            expectGradientsMatch([x, wt, b], maxChecks: 24) {
                 Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], stride: s, padding: p, columnBudget: budget)
             }
         }

@@ -81,4 +81,28 @@ import Tensors
             #expect(abs(analytic - numeric) <= 1e-3 + 2e-2 * abs(numeric), "dL/dw[\(i)]: \(analytic) vs \(numeric)")
         }
     }
+
+    @Test func freshActNormInitialisesFromTheFirstTrainingBatch() throws {
+        let config = DiscriminatorConfig(inChannels: 3, ndf: 8, nLayers: 2, useActNorm: true)
+        let d = try NLayerDiscriminator(WeightLoader(randomSeed: 11).scope("d"), config: config)
+        let x = Tensor.randn([2, 3, 16, 16], seed: 12)
+        // The input of the first ActNorm: conv of LeakyReLU(conv0(x)).
+        let preNorm = d.layers[1].conv(d.layers[0].conv(x).leakyReLU(0.2))
+        _ = d(x, training: true)
+        guard case .act(let loc, let scale, let initialized)? = d.layers[1].norm else { Issue.record("no ActNorm"); return }
+        #expect(initialized.data == [1])
+        let normalised = scale * (preNorm + loc)
+        let c = preNorm.shape[1]
+        let mean = normalised.mean(axes: [0, 2, 3]).data
+        let variance = (normalised * normalised).mean(axes: [0, 2, 3]).data
+        let n = Float(preNorm.count / c)
+        for ch in 0..<c {
+            #expect(abs(mean[ch]) < 1e-4)
+            #expect(abs(variance[ch] * n / (n - 1) - 1) < 1e-3)
+        }
+        // Later batches keep the parameters.
+        let before = loc.data
+        _ = d(Tensor.randn([2, 3, 16, 16], seed: 13), training: true)
+        #expect(loc.data == before)
+    }
 }

@@ -19,6 +19,19 @@ import Tensors
         }
     }
 
+    /// A `<tag>_keys.json` fixture (the script's list of a public model's state-dict keys) as its
+    /// JSON header, the (name, shape) list, and a source of zero tensors with exactly those keys.
+    func keyListSource(_ tag: String) throws -> ([String: Any], [(String, [Int])], WeightSource) {
+        let data = try Data(contentsOf: Fixture.url("\(tag)_keys.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let keys = (json["keys"] as! [[String: Any]]).map { ($0["name"] as! String, $0["shape"] as! [Int]) }
+        var entries: [String: WeightSource.Entry] = [:]
+        for (name, shape) in keys {
+            entries[name] = .init(shape: shape, values: { [Float](repeating: 0, count: shape.reduce(1, *)) })
+        }
+        return (json, keys, WeightSource(file: tag, entries: entries))
+    }
+
     @Test func missingKeyIsAnErrorNamingIt() throws {
         var source = try tinySource()
         source.entries["decoder.up.1.attn.0.k.weight"] = nil
@@ -71,15 +84,8 @@ import Tensors
     /// The f16_16384 model built from its config expects exactly the checkpoint's key set and
     /// shapes (Appendix A: 392 keys, of which LPIPS' loss.perceptual_loss.* are not used).
     @Test func f16_16384ExpectsExactlyTheCheckpointKeys() throws {
-        let data = try Data(contentsOf: Fixture.url("f16_16384_keys.json"))
-        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-        let keys = (json["keys"] as! [[String: Any]]).map { ($0["name"] as! String, $0["shape"] as! [Int]) }
+        let (json, keys, source) = try keyListSource("f16_16384")
         #expect(keys.count == 392)
-        var entries: [String: WeightSource.Entry] = [:]
-        for (name, shape) in keys {
-            entries[name] = .init(shape: shape, values: { [Float](repeating: 0, count: shape.reduce(1, *)) })
-        }
-        let source = WeightSource(file: "f16_16384", entries: entries)
         let config = VQGANConfig.f16_16384
         #expect(config.ddconfig.ch == (json["ddconfig"] as! [String: Any])["ch"] as? Int)
 
@@ -106,6 +112,18 @@ import Tensors
             let message = try #require(loadError(broken, withDiscriminator: true, config: config))
             #expect(message.contains("missing key \(name)"), "\(message)")
         }
+    }
+
+    /// The gumbel f8 model (GumbelVQ): quantize.proj + quantize.embed, no loss tensors (301 keys).
+    @Test func gumbelF8ExpectsExactlyTheCheckpointKeys() throws {
+        let (json, keys, source) = try keyListSource("gumbel_f8_8192")
+        #expect(keys.count == 301)
+        #expect((json["ddconfig"] as! [String: Any])["ch_mult"] as? [Int] == [1, 1, 2, 4])
+        let model = try VQModel(config: .gumbelF8_8192, weights: WeightLoader(source: source))
+        #expect(Set(model.parameters.map(\.name)) == Set(keys.map(\.0)))
+        #expect(model.quantizer.count == 8192)
+        #expect(model.gumbelProjection?.weight.shape == [8192, 256, 1, 1])
+        #expect(model.config.ddconfig.downsamplingFactor == 8)
     }
 
     @Test func jsonConfigRoundTripsAndAcceptsTamingFields() throws {
@@ -165,6 +183,23 @@ enum SafeTensorsMetadata {
         #expect(model.parameters.allSatisfy { $0.tensor.requiresGrad })
         let out = disc(Tensor.randn([1, 3, 16, 16], seed: 1))
         #expect(out.shape == [1, 1, 2, 2])
+    }
+
+    @Test func savedModelLoadsBackWithItsDiscriminator() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqgan-save-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let original = try VQModel.load(checkpoint: Fixture.url("tiny.ckpt"), config: Fixture.url("tiny.yaml"),
+                                        withDiscriminator: true)
+        #expect(original.buffers.count == 6)  // 2 BatchNorms × (running_mean, running_var, num_batches_tracked)
+        let weightsURL = dir.appendingPathComponent("tiny.safetensors"), configURL = dir.appendingPathComponent("tiny.json")
+        try original.save(weights: weightsURL, config: configURL)
+        let copy = try VQModel.load(checkpoint: weightsURL, config: configURL, withDiscriminator: true)
+        #expect(copy.config == original.config)
+        #expect(copy.parameters.map(\.name) == original.parameters.map(\.name))
+        for (a, b) in zip(copy.parameters + copy.buffers, original.parameters + original.buffers) {
+            #expect(a.tensor.data == b.tensor.data, "\(a.name)")
+        }
     }
 
     @Test func safetensorsWithJsonConfigLoads() throws {
