@@ -43,18 +43,39 @@ struct ResidualAttentionBlock {
 
     /// x: [B, T, width] → [B, T, width]. `causal` forbids attending to later positions (text).
     func callAsFunction(_ x: Tensor, causal: Bool) -> Tensor {
-        let b = x.shape[0], t = x.shape[1]
-        let headWidth = width / heads
-        // [B, T, W] → [B, H, T, W/H]
-        func splitHeads(_ y: Tensor) -> Tensor {
-            y.reshaped([b, t, heads, headWidth]).permuted([0, 2, 1, 3])
-        }
         let h = Tensor.layerNorm(x, weight: ln1Weight, bias: ln1Bias, eps: 1e-5)
         let q = splitHeads(Tensor.linear(h, weight: qWeight, bias: qBias))
         let k = splitHeads(Tensor.linear(h, weight: kWeight, bias: kBias))
         let v = splitHeads(Tensor.linear(h, weight: vWeight, bias: vBias))
         let attended = Tensor.scaledDotProductAttention(q, k, v, causal: causal)   // [B, H, T, W/H]
-        let merged = attended.permuted([0, 2, 1, 3]).reshaped([b, t, width])
+        return feedForward(residual: x, attended: attended)
+    }
+
+    /// The block's output at token 0 only, x: [B, T, width] → [B, 1, width]: every token still
+    /// serves as key and value, but the query, output projection and MLP run on one row. The
+    /// vision tower's last block needs nothing else (ln_post reads the class token), which saves
+    /// about 5/6 of that block's work. Non-causal only.
+    func classToken(_ x: Tensor) -> Tensor {
+        let b = x.shape[0]
+        let h = Tensor.layerNorm(x, weight: ln1Weight, bias: ln1Bias, eps: 1e-5)
+        let first = [Int](repeating: 0, count: b)
+        let h0 = gatherRows(h, at: first).reshaped([b, 1, width])
+        let q = splitHeads(Tensor.linear(h0, weight: qWeight, bias: qBias))        // [B, H, 1, W/H]
+        let k = splitHeads(Tensor.linear(h, weight: kWeight, bias: kBias))         // [B, H, T, W/H]
+        let v = splitHeads(Tensor.linear(h, weight: vWeight, bias: vBias))
+        let attended = Tensor.scaledDotProductAttention(q, k, v)                    // [B, H, 1, W/H]
+        return feedForward(residual: gatherRows(x, at: first).reshaped([b, 1, width]), attended: attended)
+    }
+
+    /// [B, T, W] → [B, H, T, W/H]
+    private func splitHeads(_ y: Tensor) -> Tensor {
+        y.reshaped([y.shape[0], y.shape[1], heads, width / heads]).permuted([0, 2, 1, 3])
+    }
+
+    /// Merges the heads of `attended` [B, H, T, W/H], projects, adds to `residual` [B, T, W], then
+    /// the MLP half of the block.
+    private func feedForward(residual x: Tensor, attended: Tensor) -> Tensor {
+        let merged = attended.permuted([0, 2, 1, 3]).reshaped(x.shape)
         let x1 = x + Tensor.linear(merged, weight: outWeight, bias: outBias)
         let h2 = Tensor.layerNorm(x1, weight: ln2Weight, bias: ln2Bias, eps: 1e-5)
         let mlp = Tensor.linear(Tensor.linear(h2, weight: fcWeight, bias: fcBias).quickGELU(),

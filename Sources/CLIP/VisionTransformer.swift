@@ -48,9 +48,10 @@ public struct VisionTransformer {
         let rows = Tensor.pad(patches, left: 0, right: 0, top: 1, bottom: 0)
         var x = Tensor.linear(rows, weight: patchWeight) + tokenBias          // [B, T, W]
         x = Tensor.layerNorm(x, weight: lnPreWeight, bias: lnPreBias, eps: 1e-5)
-        for block in blocks { x = block(x, causal: false) }
-        let cls = gatherRows(x, at: [Int](repeating: 0, count: b))           // [B, W]
-        let y = Tensor.layerNorm(cls, weight: lnPostWeight, bias: lnPostBias, eps: 1e-5)
+        for block in blocks.dropLast() { x = block(x, causal: false) }
+        // ln_post reads only the class token: the last block computes just that row.
+        let cls = blocks.last.map { $0.classToken(x) } ?? gatherRows(x, at: [Int](repeating: 0, count: b))
+        let y = Tensor.layerNorm(cls.reshaped([b, c.visionWidth]), weight: lnPostWeight, bias: lnPostBias, eps: 1e-5)
         return Tensor.matmul(y, projection)
     }
 }

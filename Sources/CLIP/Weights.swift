@@ -248,12 +248,8 @@ enum HuggingFaceNames {
                 out[entry.openAI] = entry.transposed ? try transpose(t, name: name, source: source) : t
                 continue
             }
-            guard let prefix = layerPrefixes.first(where: { name.hasPrefix($0.hf) }) else {
-                throw CLIPError("\(source): unexpected tensor '\(name)'")
-            }
-            let rest = name.dropFirst(prefix.hf.count)
-            guard let dot = rest.firstIndex(of: "."), let index = Int(rest[..<dot]),
-                  let entry = layer.first(where: { $0.hf == rest[rest.index(after: dot)...] }) else {
+            guard let (prefix, index, suffix) = splitLayerName(name, hfSide: true),
+                  let entry = layer.first(where: { $0.hf == suffix }) else {
                 throw CLIPError("\(source): unexpected tensor '\(name)'")
             }
             let target = prefix.openAI + "\(index)." + entry.openAI
@@ -294,16 +290,11 @@ enum HuggingFaceNames {
                 out[entry.hf] = entry.transposed ? try transpose(t, name: name, source: source) : t
                 continue
             }
-            guard let prefix = layerPrefixes.first(where: { name.hasPrefix($0.openAI) }) else {
+            let split = splitLayerName(name, hfSide: false)
+            let entries = split.map { s in layer.filter { $0.openAI == s.suffix } } ?? []
+            guard let (prefix, index, _) = split, !entries.isEmpty else {
                 throw CLIPError("\(source): tensor '\(name)' has no Hugging Face name")
             }
-            let rest = name.dropFirst(prefix.openAI.count)
-            guard let dot = rest.firstIndex(of: "."), let index = Int(rest[..<dot]) else {
-                throw CLIPError("\(source): tensor '\(name)' has no Hugging Face name")
-            }
-            let suffix = rest[rest.index(after: dot)...]
-            let entries = layer.filter { $0.openAI == suffix }
-            guard !entries.isEmpty else { throw CLIPError("\(source): tensor '\(name)' has no Hugging Face name") }
             for entry in entries {
                 let hfName = prefix.hf + "\(index)." + entry.hf
                 if let part = entry.part {
@@ -317,6 +308,15 @@ enum HuggingFaceNames {
             }
         }
         return out
+    }
+
+    /// "<layer prefix><index>.<suffix>" split for the first prefix of the given side that matches.
+    private static func splitLayerName(_ name: String, hfSide: Bool)
+        -> (prefix: (hf: String, openAI: String), index: Int, suffix: Substring)? {
+        guard let prefix = layerPrefixes.first(where: { name.hasPrefix(hfSide ? $0.hf : $0.openAI) }) else { return nil }
+        let rest = name.dropFirst((hfSide ? prefix.hf : prefix.openAI).count)
+        guard let dot = rest.firstIndex(of: "."), let index = Int(rest[..<dot]) else { return nil }
+        return (prefix, index, rest[rest.index(after: dot)...])
     }
 
     private static func transpose(_ t: RawTensor, name: String, source: String) throws -> RawTensor {

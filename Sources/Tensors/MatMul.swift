@@ -106,12 +106,84 @@ extension Tensor {
 
     /// A fully connected layer: x [..., in] · weightᵀ [in, out] + bias [out] → [..., out].
     /// `weight` is [out, in] as in PyTorch's nn.Linear.
+    ///
+    /// One fused op over the rows of x (no reshape nodes): the bias is written into the output
+    /// before a beta = 1 sgemm, and backward forms only the gradients that are required — with
+    /// frozen weights (CLIP, VQGAN in rendering) that is a single sgemm for dX.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
                      "linear: input \(x.shape) does not match weight \(weight.shape)")
-        let flat = x.rank == 2 ? x : x.reshaped([-1, weight.shape[1]])
-        var y = matmul(flat, weight, transposeB: true)
-        if let bias { y = y + bias }
-        return x.rank == 2 ? y : y.reshaped(Array(x.shape.dropLast()) + [weight.shape[0]])
+        let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
+        if let bias {
+            precondition(bias.count == outFeatures, "linear: bias \(bias.shape) does not match weight \(weight.shape)")
+        }
+        let rows = inFeatures == 0 ? product(x.shape.dropLast()) : x.count / inFeatures
+        // out: [rows, out], every element written (bias rows, or beta = 0)
+        var out = bias == nil ? [Float](repeating: 0, count: rows * outFeatures) : uninitializedFloats(rows * outFeatures)
+        if let bias, rows > 0 {
+            out.withUnsafeMutableBufferPointer { po in
+                bias.data.withUnsafeBufferPointer { pb in
+                    for r in 0..<rows { (po.baseAddress! + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
+                }
+            }
+        }
+        if rows > 0 && outFeatures > 0 {
+            x.data.withUnsafeBufferPointer { px in
+                weight.data.withUnsafeBufferPointer { pw in
+                    out.withUnsafeMutableBufferPointer { po in
+                        gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+                             px.baseAddress!, lda: inFeatures, pw.baseAddress!, ldb: inFeatures,
+                             beta: bias == nil ? 0 : 1, po.baseAddress!, ldc: outFeatures)
+                    }
+                }
+            }
+        }
+        let parents = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures], data: out, parents: parents) { g in
+            guard rows > 0 && outFeatures > 0 && inFeatures > 0 else { return }
+            let G = g.baseAddress!
+            if x.requiresGrad {
+                // dX [rows, in] = dY [rows, out] · W [out, in]
+                x.writeOrAccumulateGrad { dx, beta in
+                    weight.data.withUnsafeBufferPointer { pw in
+                        gemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
+                             G, lda: outFeatures, pw.baseAddress!, ldb: inFeatures, beta: beta, dx.baseAddress!, ldc: inFeatures)
+                    }
+                }
+            }
+            if weight.requiresGrad {
+                // dW [out, in] = dYᵀ · X
+                weight.writeOrAccumulateGrad { dw, beta in
+                    x.data.withUnsafeBufferPointer { px in
+                        gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
+                             G, lda: outFeatures, px.baseAddress!, ldb: inFeatures, beta: beta, dw.baseAddress!, ldc: inFeatures)
+                    }
+                }
+            }
+            if let bias, bias.requiresGrad {
+                // dBias = column sums of dY
+                bias.accumulateGrad { db in
+                    for r in 0..<rows {
+                        let row = G + r * outFeatures
+                        for j in 0..<outFeatures { db[j] += row[j] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// Gives `body` the gradient buffer and the sgemm beta to use: on the first gradient an
+    /// uninitialised buffer and beta 0 (the kernel overwrites it), afterwards the existing
+    /// buffer and beta 1 (accumulate).
+    func writeOrAccumulateGrad(_ body: (UnsafeMutableBufferPointer<Float>, Float) -> Void) {
+        if gradData == nil {
+            var fresh = uninitializedFloats(count)
+            fresh.withUnsafeMutableBufferPointer { body($0, 0) }
+            gradData = fresh
+        } else {
+            gradData!.withUnsafeMutableBufferPointer { body($0, 1) }
+        }
     }
 }

@@ -2,7 +2,6 @@
 // forward and forward+backward with respect to the images (weights frozen, random values).
 
 import CLIP
-import Dispatch
 import Tensors
 
 /// Timings (best of two after a warm-up) of ViT-B/32 encodeImage on 32 cutouts: forward only,
@@ -14,19 +13,8 @@ func clipBenchmarks() -> [(name: String, seconds: Double)] {
     let images = Tensor.randn([batch, 3, config.imageResolution, config.imageResolution], seed: 12, requiresGrad: true)
     let seed = Tensor.randn([batch, config.embedDim], seed: 13).data
 
-    func best(_ body: () -> Void) -> Double {
-        body()
-        var best = Double.infinity
-        for _ in 0..<2 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-        }
-        return best
-    }
-
-    let forward = best { _ = Autograd.withoutGrad { model.encodeImage(images) } }
-    let both = best {
+    let forward = bestSeconds(repeats: 2) { _ = Autograd.withoutGrad { model.encodeImage(images) } }
+    let both = bestSeconds(repeats: 2) {
         images.zeroGrad()
         model.encodeImage(images).backward(seed: seed)
     }

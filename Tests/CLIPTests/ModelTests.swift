@@ -172,6 +172,18 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
         #expect(scores.ranking(text: 1) == [0, 1, 2])
     }
 
+    /// Rows shorter than the context (positions sliced) give the same features: the causal
+    /// mask keeps the padding after the end token out of the end token's row.
+    @Test func shortTokenRows() throws {
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"))
+        let ref = try Reference(fixtureURL("clip-small-reference.safetensors"))
+        let rows = tokenRows(ref["tokens"])
+        let full = try model.encodeText(rows)
+        let short = try model.encodeText(rows.map { Array($0.prefix(16)) })
+        #expect(relativeError(short, full) < 1e-5)
+        #expect(throws: CLIPError.self) { try model.encodeText(rows.map { $0 + [0] }) }
+    }
+
     /// The cosine matrix of the small model's towers equals the reference's.
     @Test func scoreMatchesTowers() throws {
         let model = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"))

@@ -121,6 +121,16 @@ struct MatMulTests {
     @Test func linearGradients() {
         let x = param([2, 3, 4], seed: 10), w = param([5, 4], seed: 11), bias = param([5], seed: 12)
         expectGradientsMatch([x, w, bias]) { Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
+        // Two uses of the same input and weight: the second gradient accumulates into the first.
+        let w2 = param([5, 4], seed: 13)
+        expectGradientsMatch([x, w, w2]) {
+            Tensor.linear($0[0], weight: $0[1]) * Tensor.linear($0[0], weight: $0[2]) + Tensor.linear($0[0], weight: $0[1])
+        }
+        // A vector input gives a vector output.
+        let v = Tensor(shape: [3], data: [1, 2, 3])
+        let m = Tensor(shape: [2, 3], data: [1, 0, 0, 0, 1, 1])
+        #expect(Tensor.linear(v, weight: m, bias: Tensor(shape: [2], data: [1, -1])).shape == [2])
+        #expect(Tensor.linear(v, weight: m, bias: Tensor(shape: [2], data: [1, -1])).data == [2, 4])
     }
 }
 
