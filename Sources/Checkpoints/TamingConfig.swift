@@ -197,3 +197,61 @@ public struct TamingConfig: Sendable, Codable, Equatable {
         return items
     }
 }
+
+extension TamingConfig {
+    /// Reconstructs the first-stage configuration from tensor shapes, for checkpoints that come
+    /// without their `model.yaml`. `resolution` only places attention (taming computes
+    /// `attn_resolutions` against it), so the default of the released models, 256, is assumed.
+    /// Exact when the encoder is present; for a decoder-only file `ch_mult[0]` is taken as 1.
+    public static func inferred(from sd: StateDict, resolution: Int = 256) throws -> TamingConfig {
+        let prefix = ["", "first_stage_model."].first { sd[$0 + "decoder.conv_in.weight"] != nil }
+        guard let prefix else {
+            throw CheckpointError(file: sd.source, message: "not a taming VQGAN: no decoder.conv_in.weight")
+        }
+        func shape(_ name: String) throws -> [Int] {
+            guard let tensor = sd[prefix + name] else {
+                throw CheckpointError(file: sd.source, message: "cannot infer the VQGAN config: missing tensor '\(prefix + name)'")
+            }
+            return tensor.shape
+        }
+        func indices(_ under: String) -> [Int] {
+            var found = Set<Int>()
+            for name in sd.names where name.hasPrefix(prefix + under) {
+                let rest = name.dropFirst(prefix.count + under.count)
+                if let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) { found.insert(i) }
+            }
+            return found.sorted()
+        }
+        let gumbel = sd[prefix + "quantize.embed.weight"] != nil
+        let codebook = try shape(gumbel ? "quantize.embed.weight" : "quantize.embedding.weight")
+        let decoderIn = try shape("decoder.conv_in.weight")
+        let decoderOut = try shape("decoder.conv_out.weight")
+        guard codebook.count == 2, decoderIn.count == 4, decoderOut.count == 4 else {
+            throw CheckpointError(file: sd.source, message: "cannot infer the VQGAN config: unexpected codebook or decoder conv shapes")
+        }
+        let hasEncoder = sd[prefix + "encoder.conv_in.weight"] != nil
+        let ch = hasEncoder ? try shape("encoder.conv_in.weight")[0] : decoderOut[1]
+        let levels = indices("decoder.up.")
+        guard !levels.isEmpty, levels == Array(0 ..< levels.count), ch > 0 else {
+            throw CheckpointError(file: sd.source, message: "cannot infer the VQGAN config: decoder levels \(levels)")
+        }
+        let chMult = try levels.map { level -> Int in
+            let width = try shape("decoder.up.\(level).block.0.conv2.weight")[0]
+            guard width % ch == 0 else {
+                throw CheckpointError(file: sd.source, message: "cannot infer the VQGAN config: level \(level) width \(width) is not a multiple of ch \(ch)")
+            }
+            return width / ch
+        }
+        let attnResolutions = levels.filter { !indices("decoder.up.\($0).attn.").isEmpty }.map { resolution >> $0 }
+        let zChannels = decoderIn[1]
+        let encoderOut = hasEncoder ? try shape("encoder.conv_out.weight")[0] : zChannels
+        let ddconfig = TamingDDConfig(
+            doubleZ: encoderOut == 2 * zChannels, zChannels: zChannels, resolution: resolution,
+            inChannels: hasEncoder ? try shape("encoder.conv_in.weight")[1] : 3, outCh: decoderOut[0], ch: ch,
+            chMult: chMult, numResBlocks: max(indices("decoder.up.0.block.").count - 1, 1),
+            attnResolutions: attnResolutions.sorted(), dropout: 0)
+        return TamingConfig(target: gumbel ? "taming.models.vqgan.GumbelVQ" : "taming.models.vqgan.VQModel",
+                            embedDim: codebook[1], nEmbed: codebook[0], ddconfig: ddconfig, loss: nil,
+                            stateDictPrefix: prefix)
+    }
+}
