@@ -62,6 +62,16 @@ public struct TamingConfig: Sendable, Codable, Equatable {
     /// True for `GumbelVQ` (codebook at `quantize.embed.weight`, logits from `quantize.proj`).
     public var isGumbel: Bool { target?.hasSuffix("GumbelVQ") ?? false }
 
+    /// One line, e.g. "VQModel f16: embed_dim 256, n_embed 16384, ch 128, ch_mult [1, 1, 2, 2, 4], …".
+    public var summary: String {
+        let kind = target.map { String($0.split(separator: ".").last ?? "") } ?? "first stage"
+        let dd = ddconfig
+        return "\(kind) f\(dd.downsamplingFactor): embed_dim \(embedDim), n_embed \(nEmbed), ch \(dd.ch), "
+            + "ch_mult \(dd.chMult), num_res_blocks \(dd.numResBlocks), attn_resolutions \(dd.attnResolutions), "
+            + "z_channels \(dd.zChannels), resolution \(dd.resolution)"
+            + (stateDictPrefix.isEmpty ? "" : ", weights under \(stateDictPrefix)")
+    }
+
     /// Reads and validates a `model.yaml`.
     public static func load(contentsOf url: URL) throws -> TamingConfig {
         let text: String
