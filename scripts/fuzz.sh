@@ -13,11 +13,11 @@ OUT=.build/fuzz
 FIX=Tests/CheckpointsTests/Fixtures
 mkdir -p "$OUT"
 
-# A snapshot of the Checkpoints sources minus the YAML config reader (it needs Yams, which the
+# A snapshot of the Checkpoints sources minus the YAML reader (it needs Yams, which the
 # fuzzer does not exercise), so that editing the tree while a campaign runs is harmless.
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
-rm "$OUT/src/TamingConfig.swift"
+rm "$OUT/src/TamingYAML.swift"
 SOURCES=$(ls "$OUT"/src/*.swift)
 
 seed() {
