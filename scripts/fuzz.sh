@@ -34,7 +34,7 @@ seed() {
     safetensors)
         for f in "$FIX"/dtypes*.safetensors "$FIX"/views_expected.safetensors; do cp "$f" "$corpus/"; done ;;
     checkpoint)
-        for f in "$FIX"/views*.pt "$FIX"/module.pt "$FIX"/evil*.pt "$FIX"/dtypes.safetensors; do cp "$f" "$corpus/"; done ;;
+        for f in "$FIX"/views*.pt "$FIX"/module.pt "$FIX"/evil*.pt "$FIX"/dtypes.safetensors Fuzz/seeds/*; do cp "$f" "$corpus/"; done ;;
     esac
 }
 
