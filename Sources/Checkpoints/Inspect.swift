@@ -83,7 +83,7 @@ public func recognizeModel(_ sd: StateDict) -> String? {
 }
 
 /// Distinct integers `i` of keys `prefix + "{i}." + …`.
-private func indices(_ sd: StateDict, under prefix: String) -> Set<Int> {
+func indices(_ sd: StateDict, under prefix: String) -> Set<Int> {
     var found = Set<Int>()
     for name in sd.names where name.hasPrefix(prefix) {
         let rest = name.dropFirst(prefix.count)

@@ -87,14 +87,7 @@ extension TamingConfig {
             }
             return tensor.shape
         }
-        func indices(_ under: String) -> [Int] {
-            var found = Set<Int>()
-            for name in sd.names where name.hasPrefix(prefix + under) {
-                let rest = name.dropFirst(prefix.count + under.count)
-                if let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) { found.insert(i) }
-            }
-            return found.sorted()
-        }
+        func numbered(_ under: String) -> [Int] { indices(sd, under: prefix + under).sorted() }
         let gumbel = sd[prefix + "quantize.embed.weight"] != nil
         let codebook = try shape(gumbel ? "quantize.embed.weight" : "quantize.embedding.weight")
         let decoderIn = try shape("decoder.conv_in.weight")
@@ -104,7 +97,7 @@ extension TamingConfig {
         }
         let hasEncoder = sd[prefix + "encoder.conv_in.weight"] != nil
         let ch = hasEncoder ? try shape("encoder.conv_in.weight")[0] : decoderOut[1]
-        let levels = indices("decoder.up.")
+        let levels = numbered("decoder.up.")
         guard !levels.isEmpty, levels == Array(0 ..< levels.count), ch > 0 else {
             throw CheckpointError(file: sd.source, message: "cannot infer the VQGAN config: decoder levels \(levels)")
         }
@@ -115,13 +108,13 @@ extension TamingConfig {
             }
             return width / ch
         }
-        let attnResolutions = levels.filter { !indices("decoder.up.\($0).attn.").isEmpty }.map { resolution >> $0 }
+        let attnResolutions = levels.filter { !numbered("decoder.up.\($0).attn.").isEmpty }.map { resolution >> $0 }
         let zChannels = decoderIn[1]
         let encoderOut = hasEncoder ? try shape("encoder.conv_out.weight")[0] : zChannels
         let ddconfig = TamingDDConfig(
             doubleZ: encoderOut == 2 * zChannels, zChannels: zChannels, resolution: resolution,
             inChannels: hasEncoder ? try shape("encoder.conv_in.weight")[1] : 3, outCh: decoderOut[0], ch: ch,
-            chMult: chMult, numResBlocks: max(indices("decoder.up.0.block.").count - 1, 1),
+            chMult: chMult, numResBlocks: max(numbered("decoder.up.0.block.").count - 1, 1),
             attnResolutions: attnResolutions.sorted(), dropout: 0)
         return TamingConfig(target: gumbel ? "taming.models.vqgan.GumbelVQ" : "taming.models.vqgan.VQModel",
                             embedDim: codebook[1], nEmbed: codebook[0], ddconfig: ddconfig, loss: nil,
