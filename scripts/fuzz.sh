@@ -13,11 +13,11 @@ OUT=.build/fuzz
 FIX=Tests/CheckpointsTests/Fixtures
 mkdir -p "$OUT"
 
-# A snapshot of the Checkpoints sources minus the YAML config reader (it needs Yams, which the
+# A snapshot of the Checkpoints sources minus the YAML reader (it needs Yams, which the
 # fuzzer does not exercise), so that editing the tree while a campaign runs is harmless.
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
-rm "$OUT/src/TamingConfig.swift"
+rm "$OUT/src/TamingYAML.swift"
 SOURCES=$(ls "$OUT"/src/*.swift)
 
 seed() {
@@ -34,7 +34,7 @@ seed() {
     safetensors)
         for f in "$FIX"/dtypes*.safetensors "$FIX"/views_expected.safetensors; do cp "$f" "$corpus/"; done ;;
     checkpoint)
-        for f in "$FIX"/views*.pt "$FIX"/module.pt "$FIX"/evil*.pt "$FIX"/dtypes.safetensors; do cp "$f" "$corpus/"; done ;;
+        for f in "$FIX"/views*.pt "$FIX"/module.pt "$FIX"/evil*.pt "$FIX"/dtypes.safetensors Fuzz/seeds/*; do cp "$f" "$corpus/"; done ;;
     esac
 }
 

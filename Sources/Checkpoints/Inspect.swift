@@ -24,11 +24,14 @@ public struct InspectReport: Sendable, Codable {
     public var parameterCount: Int
     public var tensors: [Entry]
     public var metadata: [String: String]
+    /// For a taming VQGAN, its configuration as reconstructed from the tensor shapes.
+    public var tamingConfig: TamingConfig?
 
     /// Multi-line text: a summary followed by one aligned line per tensor.
     public func text() -> String {
         var lines = ["file: \(file)", "format: \(formatDescription)", "model: \(model ?? "not recognized")",
                      "tensors: \(tensors.count), parameters: \(groupedDigits(parameterCount))"]
+        if let config = tamingConfig { lines.append("config (from shapes, resolution assumed): \(config.summary)") }
         // Lightning facts already appear in the format line.
         let hidden: Set<String> = metadata["lightning"] == "true"
             ? ["lightning", "state_dict_key", "epoch", "global_step", "pytorch-lightning_version"]
@@ -70,7 +73,8 @@ public func describe(_ sd: StateDict) -> InspectReport {
         file: sd.source, format: sd.format.rawValue, formatDescription: formatDescription,
         model: recognizeModel(sd), parameterCount: sd.parameterCount,
         tensors: sd.names.compactMap { name in sd[name].map { .init(name: name, dtype: $0.dtype.rawValue, shape: $0.shape) } },
-        metadata: sd.metadata)
+        metadata: sd.metadata,
+        tamingConfig: recognizeTaming(sd) == nil ? nil : try? TamingConfig.inferred(from: sd))
 }
 
 /// Names the model a state dict holds, from its key layout and shapes, or nil.
@@ -79,7 +83,7 @@ public func recognizeModel(_ sd: StateDict) -> String? {
 }
 
 /// Distinct integers `i` of keys `prefix + "{i}." + …`.
-private func indices(_ sd: StateDict, under prefix: String) -> Set<Int> {
+func indices(_ sd: StateDict, under prefix: String) -> Set<Int> {
     var found = Set<Int>()
     for name in sd.names where name.hasPrefix(prefix) {
         let rest = name.dropFirst(prefix.count)

@@ -27,6 +27,8 @@ func clipViTShapes(width: Int, patch: Int, grid: Int, layers: Int, prefixBlocks:
         let expected = try SafeTensors.read(contentsOf: fixture("vqgan_tiny_expected.safetensors"))
         #expect(vq.parameterCount == expected.parameterCount)
         #expect(!vq.text().contains("metadata:"))
+        #expect(vq.tamingConfig?.nEmbed == 16)
+        #expect(vq.text().contains("config (from shapes, resolution assumed): VQModel f2: embed_dim 4, n_embed 16, ch 4, ch_mult [1, 2]"))
         #expect(vq.tensors.first == .init(name: "encoder.conv_in.weight", dtype: "float32", shape: [4, 3, 3, 3]))
 
         let clip = describe(try loadStateDict(contentsOf: fixture("clip_tiny.pt")))

@@ -164,6 +164,9 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
         let junk = try writeTemporary(Array("hello world, not a checkpoint".utf8), name: "junk.ckpt")
         expectCheckpointError(junk, contains: "magic") { _ = try loadStateDict(contentsOf: junk) }
         expectCheckpointError(dir, contains: "not a regular file") { _ = try loadStateDict(contentsOf: dir) }
+        let fifo = dir.appendingPathComponent("pipe")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        expectCheckpointError(fifo, contains: "not a regular file") { _ = try loadStateDict(contentsOf: fifo) }
     }
 }
 
