@@ -69,14 +69,7 @@ extension Tensor {
                                  G + outOffset(p), lda: w, X + inOffset(p) + 2 * w, ldb: ld,
                                  beta: 0, pd.baseAddress! + p * sp, ldc: t)
                         }
-                        let S = SendablePointer(pd.baseAddress!), P = SendableConstPointer(pp.baseAddress!)
-                        Parallel.chunks(bh * t, costPerItem: 4 * t) { range in
-                            for r in range {
-                                let row = S.pointer + r * t, prow = P.pointer + r * t
-                                let dot = dotOfRows(UnsafePointer(row), prow, t)
-                                for j in 0..<t { row[j] = alpha * prow[j] * (row[j] - dot) }
-                            }
-                        }
+                        softmaxBackwardRows(pd.baseAddress!, probs: pp.baseAddress!, rows: bh * t, length: t, scale: alpha)
                     }
                 }
             }
