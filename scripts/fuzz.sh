@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fuzzes the checkpoint readers with libFuzzer + AddressSanitizer (not part of `swift test`/CI).
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGETS...]     targets: pickle safetensors checkpoint
+#   [MAX_LEN=bytes] scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGETS...]   targets: pickle safetensors checkpoint
 # Seeds come from Tests/CheckpointsTests/Fixtures (data.pkl of each zip, whole small files);
 # corpora and crash reproducers are kept in .build/fuzz/. Prints executions and crashes per target.
 set -eu
@@ -13,11 +13,11 @@ OUT=.build/fuzz
 FIX=Tests/CheckpointsTests/Fixtures
 mkdir -p "$OUT"
 
-# A snapshot of the Checkpoints sources minus the YAML config reader (it needs Yams, which the
+# A snapshot of the Checkpoints sources minus the YAML reader (it needs Yams, which the
 # fuzzer does not exercise), so that editing the tree while a campaign runs is harmless.
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
-rm "$OUT/src/TamingConfig.swift"
+rm "$OUT/src/TamingYAML.swift"
 SOURCES=$(ls "$OUT"/src/*.swift)
 
 seed() {
@@ -34,7 +34,7 @@ seed() {
     safetensors)
         for f in "$FIX"/dtypes*.safetensors "$FIX"/views_expected.safetensors; do cp "$f" "$corpus/"; done ;;
     checkpoint)
-        for f in "$FIX"/views*.pt "$FIX"/module.pt "$FIX"/evil*.pt "$FIX"/dtypes.safetensors; do cp "$f" "$corpus/"; done ;;
+        for f in "$FIX"/views*.pt "$FIX"/module.pt "$FIX"/evil*.pt "$FIX"/dtypes.safetensors Fuzz/seeds/*; do cp "$f" "$corpus/"; done ;;
     esac
 }
 
@@ -52,7 +52,7 @@ for target in $TARGETS; do
     mkdir -p "$OUT/crashes-$target"
     echo "== fuzzing $target for ${SECONDS_PER_TARGET}s"
     set +e
-    "$binary" "$OUT/corpus-$target" -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -timeout=10 \
+    "$binary" "$OUT/corpus-$target" -max_total_time="$SECONDS_PER_TARGET" -max_len="${MAX_LEN:-65536}" -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$OUT/crashes-$target/" -print_final_stats=1 \
         > "$OUT/log-$target.txt" 2>&1
     status=$?

@@ -17,7 +17,8 @@ final class ByteSource: @unchecked Sendable {
 
     /// Maps the file read-only. Empty files give an empty source.
     init(mapping url: URL) throws {
-        let fd = open(url.path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw FormatError("cannot open: \(String(cString: strerror(errno)))")
         }

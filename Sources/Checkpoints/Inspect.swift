@@ -24,12 +24,19 @@ public struct InspectReport: Sendable, Codable {
     public var parameterCount: Int
     public var tensors: [Entry]
     public var metadata: [String: String]
+    /// For a taming VQGAN, its configuration as reconstructed from the tensor shapes.
+    public var tamingConfig: TamingConfig?
 
     /// Multi-line text: a summary followed by one aligned line per tensor.
     public func text() -> String {
         var lines = ["file: \(file)", "format: \(formatDescription)", "model: \(model ?? "not recognized")",
                      "tensors: \(tensors.count), parameters: \(groupedDigits(parameterCount))"]
-        let shown = metadata.filter { !["lightning", "state_dict_key"].contains($0.key) }
+        if let config = tamingConfig { lines.append("config (from shapes, resolution assumed): \(config.summary)") }
+        // Lightning facts already appear in the format line.
+        let hidden: Set<String> = metadata["lightning"] == "true"
+            ? ["lightning", "state_dict_key", "epoch", "global_step", "pytorch-lightning_version"]
+            : ["state_dict_key"]
+        let shown = metadata.filter { !hidden.contains($0.key) }
         if !shown.isEmpty {
             lines.append("metadata: " + shown.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
@@ -66,7 +73,8 @@ public func describe(_ sd: StateDict) -> InspectReport {
         file: sd.source, format: sd.format.rawValue, formatDescription: formatDescription,
         model: recognizeModel(sd), parameterCount: sd.parameterCount,
         tensors: sd.names.compactMap { name in sd[name].map { .init(name: name, dtype: $0.dtype.rawValue, shape: $0.shape) } },
-        metadata: sd.metadata)
+        metadata: sd.metadata,
+        tamingConfig: recognizeTaming(sd) == nil ? nil : try? TamingConfig.inferred(from: sd))
 }
 
 /// Names the model a state dict holds, from its key layout and shapes, or nil.
@@ -75,7 +83,7 @@ public func recognizeModel(_ sd: StateDict) -> String? {
 }
 
 /// Distinct integers `i` of keys `prefix + "{i}." + …`.
-private func indices(_ sd: StateDict, under prefix: String) -> Set<Int> {
+func indices(_ sd: StateDict, under prefix: String) -> Set<Int> {
     var found = Set<Int>()
     for name in sd.names where name.hasPrefix(prefix) {
         let rest = name.dropFirst(prefix.count)
@@ -129,7 +137,7 @@ private func vitName(width: Int, patch: Int, resolution: Int, layers: Int) -> St
     case (768, 16, 224, 12): return "ViT-B/16"
     case (1024, 14, 224, 24): return "ViT-L/14"
     case (1024, 14, 336, 24): return "ViT-L/14@336px"
-    default: return "ViT (width \(width), patch \(patch), resolution \(resolution), \(layers) layers)"
+    default: return "ViT (width \(width), patch \(patch), resolution \(resolution), \(layers) layer\(layers == 1 ? "" : "s"))"
     }
 }
 

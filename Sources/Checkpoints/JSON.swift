@@ -3,7 +3,7 @@
 // bounded, and the code is easy to fuzz together with the rest of the readers.
 
 /// A parsed JSON value; objects keep their keys in file order.
-indirect enum JSONValue: Equatable {
+indirect enum JSONValue {
     case null
     case bool(Bool)
     /// A number written without fraction or exponent that fits in Int.
@@ -12,20 +12,6 @@ indirect enum JSONValue: Equatable {
     case string(String)
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
-
-    static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.double(x), .double(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
-        default: return false
-        }
-    }
 }
 
 enum JSON {

@@ -117,6 +117,18 @@ public struct StoredTensor: Sendable {
                 initialized = count
             }
         }
+        if (dtype == .float16 || dtype == .bfloat16), !storage.bigEndian, UInt32(1).littleEndian == 1, isContiguous, count > 0 {
+            // Released CLIP weights are fp16: a tight loop instead of the generic gather.
+            let start = UnsafeRawPointer(storage.source.bytes.baseAddress! + storage.offset + storageOffset * 2)
+            let isHalf = dtype == .float16
+            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for i in 0 ..< count {
+                    let bits = start.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                    buffer[i] = isHalf ? halfToFloat(bits) : Float(bitPattern: UInt32(bits) << 16)
+                }
+                initialized = count
+            }
+        }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { dst in
             gather { index, position in dst[position] = convertFloat(index) }

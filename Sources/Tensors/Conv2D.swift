@@ -37,19 +37,22 @@ struct ConvGeometry {
 
     /// Tiles covering the output in order, either bands of one image's rows or runs of whole
     /// images, never parts of two images. Their number is a multiple of `parts` when that is
-    /// possible, with near-equal sizes, so that `parts` workers are balanced.
+    /// possible, with near-equal sizes, so that `parts` workers are balanced. Small images go
+    /// whole, several to a tile, when the images share out evenly (or nearly: at least 4 per
+    /// worker); otherwise each image is cut into bands.
     func tiles(parts: Int) -> [ConvTile] {
         let perImage = max(k * planeOut, 1)
         var result: [ConvTile] = []
-        if perImage <= columnBudget && n >= parts {
+        if perImage <= columnBudget && (n % parts == 0 || n >= 4 * parts) {
             let count = min(n, roundUp((n + columnBudget / perImage - 1) / (columnBudget / perImage), parts))
             for t in 0..<count {
                 let lo = n * t / count, hi = n * (t + 1) / count
                 result.append((lo, hi - lo, 0, ho))
             }
         } else {
-            var bands = (perImage + columnBudget - 1) / columnBudget
-            if n < parts { bands = roundUp(bands, parts) }
+            let rowsPerBand = max(1, columnBudget / max(k * wo, 1))
+            var bands = (ho + rowsPerBand - 1) / rowsPerBand
+            if n % parts != 0 { bands = roundUp(bands, parts) }
             bands = max(1, min(bands, ho))
             for i in 0..<n {
                 for b in 0..<bands {
@@ -124,11 +127,12 @@ private func columns(_ x: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<
 }
 
 /// The adjoint of ``im2col``: dx[n, ci, ih, iw] += dcol[k, t] for every column entry that read it.
-/// Work is split by input channel, so no two workers touch the same plane.
-private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>) {
+/// With `parallel`, work is split by input channel, so no two workers touch the same plane.
+private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>,
+                    parallel: Bool) {
     let width = rows.count * g.wo
     let C = SendableConstPointer(dcol), D = SendablePointer(dx)
-    Parallel.chunks(g.cin, costPerItem: g.kh * g.kw * width) { channels in
+    Parallel.chunks(g.cin, costPerItem: parallel ? g.kh * g.kw * width : 0) { channels in
         for ci in channels {
             for i in 0..<g.kh {
                 for j in 0..<g.kw {
@@ -172,38 +176,71 @@ private func copyTile(_ tile: UnsafeMutablePointer<Float>, _ planes: UnsafeMutab
     }
 }
 
-/// Runs `body` with OpenBLAS on one thread (restored afterwards), for GEMMs issued from workers.
+/// A pthread mutex (the package supports macOS 13, which predates Synchronization.Mutex).
+private final class Lock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+}
+
+/// Keeps OpenBLAS on one thread while any caller is inside ``withSingleThreadedBLAS(_:)``: the
+/// first to enter saves the thread count, the last to leave restores it, so overlapping callers
+/// (tests run concurrently) never leave it at one or restore it under another's feet.
+private final class SingleThreadedBLASScope: @unchecked Sendable {
+    static let shared = SingleThreadedBLASScope()
+    private let lock = Lock()
+    private var depth = 0
+    private var saved = 1
+
+    func enter() {
+        lock.withLock {
+            if depth == 0 {
+                saved = Parallel.blasThreads
+                if saved > 1 { Parallel.setBLASThreads(1) }
+            }
+            depth += 1
+        }
+    }
+
+    func leave() {
+        lock.withLock {
+            depth -= 1
+            if depth == 0 && saved > 1 { Parallel.setBLASThreads(saved) }
+        }
+    }
+}
+
+/// Runs `body` with OpenBLAS on one thread, for GEMMs issued from worker threads.
 private func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
-    let saved = Parallel.blasThreads
-    if saved > 1 { Parallel.setBLASThreads(1) }
-    defer { if saved > 1 { Parallel.setBLASThreads(saved) } }
+    SingleThreadedBLASScope.shared.enter()
+    defer { SingleThreadedBLASScope.shared.leave() }
     return body()
 }
 
 /// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
 /// fewer tiles instead of holding the others up.
 private final class TileQueue: @unchecked Sendable {
+    private let lock = Lock()
     private var next = 0
     private let count: Int
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-    init(count: Int) {
-        self.count = count
-        pthread_mutex_init(lock, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
-    }
+    init(count: Int) { self.count = count }
 
     /// The next unclaimed index, or nil when all are taken.
     func claim() -> Int? {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
+        lock.withLock {
+            guard next < count else { return nil }
+            next += 1
+            return next - 1
+        }
     }
 }
 
@@ -224,6 +261,10 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                       _ g: ConvGeometry, accumulate: Bool) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
     let width = maxWidth(tiles, g), P = g.planeOut
+    guard width > 0 && g.k > 0 else {
+        if !accumulate { out.update(repeating: 0, count: g.n * g.cout * P) }
+        return
+    }
     let X = SendableConstPointer(x), W = SendableConstPointer(weight), O = SendablePointer(out)
     let multi = tiles.contains { $0.images > 1 }
     forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
@@ -235,15 +276,15 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
                 while let index = queue.claim() {
                     let tile = tiles[index]
                     let rows = globalRows(tile, g), n = rows.count * g.wo
-                    let (cols, ldc) = columns(X.pointer, C, g, tile)
+                    let (cols, colStride) = columns(X.pointer, C, g, tile)
                     // y [Cout, T] = W [Cout, K] · col [K, T]
                     let planes = O.pointer + tile.n0 * g.cout * P
                     if tile.images == 1 {
                         gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             cols, ldb: ldc, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
+                             cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
                     } else {
                         gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             cols, ldb: ldc, beta: 0, B, ldc: n)
+                             cols, ldb: colStride, beta: 0, B, ldc: n)
                         copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
                                  accumulate: accumulate)
                     }
@@ -253,14 +294,18 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
     }
 }
 
-/// dw [Cout, K] += Σ over tiles of dY [Cout, T] · colᵀ [T, K]; each worker sums into its own partial.
+/// dw [Cout, K] += Σ over tiles of dY [Cout, T] · colᵀ [T, K]. The first worker accumulates into dw
+/// itself, every other one into its own zeroed partial, added at the end.
 private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                             _ g: ConvGeometry) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
     let width = maxWidth(tiles, g), P = g.planeOut, size = g.cout * g.k
-    var partials = [Float](repeating: 0, count: Parallel.maxThreads * size)
+    guard width > 0 && size > 0 else { return }
+    let extra = Parallel.maxThreads - 1
+    var partials = [Float](repeating: 0, count: extra > 0 ? extra * size : 1)
     partials.withUnsafeMutableBufferPointer { pp in
-        let X = SendableConstPointer(x), G = SendableConstPointer(dy), S = SendablePointer(pp.baseAddress!)
+        let X = SendableConstPointer(x), G = SendableConstPointer(dy)
+        let S = SendablePointer(pp.baseAddress!), D = SendablePointer(dw)
         let multi = tiles.contains { $0.images > 1 }
         forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { slot, queue in
             var col = uninitializedFloats(g.k * width)
@@ -271,7 +316,7 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                     while let index = queue.claim() {
                         let tile = tiles[index]
                         let rows = globalRows(tile, g), n = rows.count * g.wo
-                        let (cols, ldc) = columns(X.pointer, C, g, tile)
+                        let (cols, colStride) = columns(X.pointer, C, g, tile)
                         let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
                         let (a, lda): (UnsafeMutablePointer<Float>, Int)
                         if tile.images == 1 {
@@ -281,12 +326,12 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
                             (a, lda) = (B, n)
                         }
                         gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
-                             cols, ldb: ldc, beta: 1, S.pointer + slot * size, ldc: g.k)
+                             cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
                     }
                 }
             }
         }
-        for s in 0..<Parallel.maxThreads {
+        for s in 0..<extra {
             let part = pp.baseAddress! + s * size
             for i in 0..<size { dw[i] += part[i] }
         }
@@ -315,41 +360,55 @@ private func inputGradientByConvolution(_ dy: UnsafePointer<Float>, _ weight: [F
     flipped.withUnsafeBufferPointer { convolve(dy, $0.baseAddress!, dx, t, accumulate: true) }
 }
 
-/// dx += col2im(Wᵀ · dY) tile by tile: the general input gradient (any stride). Bands of one image
-/// overlap in dx, so tiles run in order with multi-threaded GEMMs and a parallel col2im.
+/// dx += col2im(Wᵀ · dY) tile by tile: the general input gradient (any stride). When no two tiles
+/// touch the same dx rows (whole images per tile, or a kernel no taller than the stride, as in
+/// patch embeddings) the tiles are shared out to the cores; otherwise they run in order with
+/// multi-threaded GEMMs and a parallel col2im.
 private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                    _ g: ConvGeometry) {
-    let tiles = g.tiles(parts: 1)
+    let shared = g.tiles(parts: Parallel.maxThreads)
+    let disjoint = g.kh <= g.stride || shared.allSatisfy { $0.rows == g.ho }
+    let tiles = disjoint ? shared : g.tiles(parts: 1)
     let width = maxWidth(tiles, g), P = g.planeOut
-    var col = uninitializedFloats(g.k * width)
-    var buffer = uninitializedFloats(tiles.contains { $0.images > 1 } ? g.cout * width : 1)
-    col.withUnsafeMutableBufferPointer { pc in
-        buffer.withUnsafeMutableBufferPointer { pb in
-            let C = pc.baseAddress!, B = pb.baseAddress!
-            for tile in tiles {
-                let rows = globalRows(tile, g), n = rows.count * g.wo
-                let planes = UnsafeMutablePointer(mutating: dy + tile.n0 * g.cout * P)
-                let (b, ldb): (UnsafeMutablePointer<Float>, Int)
-                if tile.images == 1 {
-                    (b, ldb) = (planes + tile.oh0 * g.wo, P)
-                } else {
-                    copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-                    (b, ldb) = (B, n)
-                }
-                // dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T]
-                gemm(transA: true, transB: false, m: g.k, n: n, k: g.cout, weight, lda: g.k, b, ldb: ldb, beta: 0, C, ldc: n)
-                col2im(C, dx, g, rows: rows)
-            }
+    guard width > 0 && g.k > 0 else { return }
+    let multi = tiles.contains { $0.images > 1 }
+    let G = SendableConstPointer(dy), W = SendableConstPointer(weight), D = SendablePointer(dx)
+
+    /// dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T] for one tile, scattered into dx.
+    @Sendable func tileGradient(_ tile: ConvTile, _ col: UnsafeMutablePointer<Float>, _ buffer: UnsafeMutablePointer<Float>,
+                                parallel: Bool) {
+        let rows = globalRows(tile, g), n = rows.count * g.wo
+        let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
+        let (b, ldb): (UnsafeMutablePointer<Float>, Int)
+        if tile.images == 1 {
+            (b, ldb) = (planes + tile.oh0 * g.wo, P)
+        } else {
+            copyTile(buffer, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
+            (b, ldb) = (buffer, n)
+        }
+        gemm(transA: true, transB: false, m: g.k, n: n, k: g.cout, W.pointer, lda: g.k, b, ldb: ldb, beta: 0, col, ldc: n)
+        col2im(col, D.pointer, g, rows: rows, parallel: parallel)
+    }
+
+    @Sendable func withScratch(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        var col = uninitializedFloats(g.k * width)
+        var buffer = uninitializedFloats(multi ? g.cout * width : 1)
+        col.withUnsafeMutableBufferPointer { pc in
+            buffer.withUnsafeMutableBufferPointer { pb in body(pc.baseAddress!, pb.baseAddress!) }
         }
     }
-}
 
-/// Runs `body` with a pointer to `t`'s gradient buffer (allocated on first use) when `need`, else nil.
-func withGradPointer<R>(_ t: Tensor?, _ need: Bool, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
-    guard need, let t else { return body(nil) }
-    var result: R?
-    t.accumulateGrad { result = body($0.baseAddress!) }
-    return result!
+    if disjoint {
+        forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
+            withScratch { col, buffer in
+                while let index = queue.claim() { tileGradient(tiles[index], col, buffer, parallel: false) }
+            }
+        }
+    } else {
+        withScratch { col, buffer in
+            for tile in tiles { tileGradient(tile, col, buffer, parallel: true) }
+        }
+    }
 }
 
 extension Tensor {

@@ -6,11 +6,15 @@ import Tensors
 
 /// A 2-D convolution with PyTorch's `Conv2d` parameters (`weight` [out, in, k, k], `bias` [out]).
 public struct Conv2d {
+    /// [out, in, k, k]
     public let weight: Tensor
+    /// [out], absent for convolutions followed by BatchNorm.
     public let bias: Tensor?
     public let stride: Int
+    /// Zero padding on every side.
     public let padding: Int
 
+    /// Reads `weight` (and `bias`) under `w`, e.g. `decoder.conv_in`.
     public init(_ w: WeightScope, in inChannels: Int, out outChannels: Int, kernel: Int,
                 stride: Int = 1, padding: Int = 0, bias: Bool = true) throws {
         weight = try w.tensor("weight", shape: [outChannels, inChannels, kernel, kernel])
@@ -27,9 +31,12 @@ public struct Conv2d {
 
 /// taming's `Normalize`: GroupNorm with 32 groups, eps 1e-6, per-channel affine.
 public struct GroupNorm32 {
+    /// Per-channel scale γ [C].
     public let weight: Tensor
+    /// Per-channel shift β [C].
     public let bias: Tensor
 
+    /// Reads `weight` and `bias` under `w`, e.g. `encoder.norm_out`.
     public init(_ w: WeightScope, channels: Int) throws {
         weight = try w.tensor("weight", shape: [channels], initializer: .ones)
         bias = try w.tensor("bias", shape: [channels], initializer: .zeros)
@@ -48,8 +55,10 @@ public struct ResnetBlock {
     public let conv1: Conv2d
     public let norm2: GroupNorm32
     public let conv2: Conv2d
+    /// 1×1 convolution on the skip path, present when the channel count changes.
     public let ninShortcut: Conv2d?
 
+    /// Reads `norm1`, `conv1`, `norm2`, `conv2` (and `nin_shortcut`) under `w`.
     public init(_ w: WeightScope, in inChannels: Int, out outChannels: Int) throws {
         norm1 = try GroupNorm32(w.scope("norm1"), channels: inChannels)
         conv1 = try Conv2d(w.scope("conv1"), in: inChannels, out: outChannels, kernel: 3, padding: 1)
@@ -78,6 +87,7 @@ public struct AttnBlock {
     public let projOut: Conv2d
     let channels: Int
 
+    /// Reads `norm`, `q`, `k`, `v` and `proj_out` under `w`.
     public init(_ w: WeightScope, channels: Int) throws {
         self.channels = channels
         norm = try GroupNorm32(w.scope("norm"), channels: channels)
@@ -109,6 +119,7 @@ public struct AttnBlock {
 public struct Upsample {
     public let conv: Conv2d
 
+    /// Reads `conv` under `w` (an `upsample` module).
     public init(_ w: WeightScope, channels: Int) throws {
         conv = try Conv2d(w.scope("conv"), in: channels, out: channels, kernel: 3, padding: 1)
     }
@@ -122,6 +133,7 @@ public struct Upsample {
 public struct Downsample {
     public let conv: Conv2d
 
+    /// Reads `conv` under `w` (a `downsample` module).
     public init(_ w: WeightScope, channels: Int) throws {
         conv = try Conv2d(w.scope("conv"), in: channels, out: channels, kernel: 3, stride: 2, padding: 0)
     }

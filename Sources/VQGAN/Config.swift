@@ -24,6 +24,7 @@ public struct DDConfig: Codable, Equatable, Sendable {
     /// When true the encoder outputs 2·zChannels (mean and log-variance); VQ models use false.
     public var doubleZ: Bool
 
+    /// A layout; the optional arguments default to taming's VQGAN values.
     public init(ch: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], zChannels: Int,
                 resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false) {
         self.ch = ch
@@ -64,11 +65,16 @@ public enum QuantizerKind: String, Codable, Sendable {
 
 /// NLayerDiscriminator settings (taming's lossconfig `disc_*` parameters).
 public struct DiscriminatorConfig: Codable, Equatable, Sendable {
+    /// Image channels (`disc_in_channels`).
     public var inChannels: Int
+    /// Width of the first convolution (`disc_ndf`); later ones use up to 8× that.
     public var ndf: Int
+    /// Stride-2 convolutions (`disc_num_layers`).
     public var nLayers: Int
+    /// ActNorm instead of BatchNorm (`use_actnorm`).
     public var useActNorm: Bool
 
+    /// Defaults are taming's (3 channels, ndf 64, 3 layers, BatchNorm).
     public init(inChannels: Int = 3, ndf: Int = 64, nLayers: Int = 3, useActNorm: Bool = false) {
         self.inChannels = inChannels
         self.ndf = ndf
@@ -84,11 +90,14 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
     public var embedDim: Int
     /// Number of codebook entries.
     public var nEmbed: Int
+    /// Encoder/decoder layout.
     public var ddconfig: DDConfig
+    /// Vector (VQModel) or Gumbel (GumbelVQ) quantizer.
     public var quantizer: QuantizerKind
     /// The loss' discriminator, when the config declares one (`loss.discriminator.*` keys).
     public var discriminator: DiscriminatorConfig?
 
+    /// A config from its parts.
     public init(embedDim: Int, nEmbed: Int, ddconfig: DDConfig, quantizer: QuantizerKind = .vector,
                 discriminator: DiscriminatorConfig? = nil) {
         self.embedDim = embedDim
@@ -134,10 +143,34 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             self = try decoder.decode(VQGANConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw VQGANError("\(file): not a VQGAN JSON config: \(Self.explain(error))")
         } catch {
-            throw VQGANError("\(file): not a VQGAN JSON config (\(error))")
+            throw VQGANError("\(file): not a VQGAN JSON config: \(error)")
         }
         try validate(file: file)
+    }
+
+    /// A decoding error in the JSON file's own (snake_case) terms, e.g. "missing ddconfig.ch_mult".
+    static func explain(_ error: DecodingError) -> String {
+        func snake(_ name: String) -> String {
+            name.reduce(into: "") { out, ch in
+                if ch.isUppercase { out += "_" + ch.lowercased() } else { out.append(ch) }
+            }
+        }
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? snake($0.stringValue) }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing " + path(context.codingPath + [key])
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(path(context.codingPath)) has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "invalid JSON" : "\(path(context.codingPath)) is invalid"
+        @unknown default:
+            return "\(error)"
+        }
     }
 
     /// vqclip's own JSON form of this config.
@@ -189,6 +222,10 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
 
 /// A VQGAN construction or loading error: one line naming the file or key and the problem.
 public struct VQGANError: Error, CustomStringConvertible, Equatable {
+    /// The message: `file: problem`.
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// An error with a one-line message (line breaks of wrapped errors become spaces).
+    public init(_ description: String) {
+        self.description = description.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
 }

@@ -23,7 +23,9 @@ public struct NLayerDiscriminator {
         public let activation: Bool
     }
 
+    /// `main.*` in order: the stride-2 convolutions, the stride-1 one, the logit convolution.
     public let layers: [Layer]
+    /// The settings the layers were built from.
     public let config: DiscriminatorConfig
 
     /// Builds the discriminator under `w` (normally `loss.discriminator`).

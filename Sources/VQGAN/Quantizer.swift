@@ -15,9 +15,12 @@ public struct VectorQuantizer {
     public let channelMin: [Float]
     public let channelMax: [Float]
 
+    /// Number of codebook entries (n_embed).
     public var count: Int { codebook.shape[0] }
+    /// Size of one entry (embed_dim).
     public var dimension: Int { codebook.shape[1] }
 
+    /// Wraps a codebook [n_embed, embed_dim] and precomputes its per-channel range.
     public init(codebook: Tensor, beta: Float = 0.25) {
         precondition(codebook.rank == 2, "codebook must be [n_embed, embed_dim], got \(codebook.shape)")
         self.codebook = codebook

@@ -15,11 +15,15 @@ import Glibc
 /// their codebook is then used by nearest-neighbour quantization, as VQGAN+CLIP does. Gumbel-softmax
 /// sampling itself is not implemented.
 public final class VQModel {
+    /// The layout the model was built with.
     public let config: VQGANConfig
+    /// `encoder.*`: image → latent.
     public let encoder: Encoder
+    /// `decoder.*`: latent → image.
     public let decoder: Decoder
     /// The loss' discriminator (`loss.discriminator.*`), built only when requested.
     public let discriminator: NLayerDiscriminator?
+    /// `quantize.*`: the codebook and nearest-entry quantization.
     public let quantizer: VectorQuantizer
     /// GumbelQuantize's logit projection (`quantize.proj`), present for Gumbel checkpoints only.
     public let gumbelProjection: Conv2d?

@@ -10,8 +10,11 @@ import Tensors
 public struct WeightSource {
     /// One stored tensor: its shape and a way to read its values as Float32.
     public struct Entry {
+        /// Shape as stored.
         public let shape: [Int]
+        /// Reads the values (row-major Float32); called at most once per load.
         public let values: () throws -> [Float]
+        /// An entry whose values are produced on demand.
         public init(shape: [Int], values: @escaping () throws -> [Float]) {
             self.shape = shape
             self.values = values
@@ -20,8 +23,10 @@ public struct WeightSource {
 
     /// File (or description) named in errors.
     public var file: String
+    /// Stored tensors by checkpoint key.
     public var entries: [String: Entry]
 
+    /// A source over arbitrary entries (e.g. tensors produced by a converter).
     public init(file: String, entries: [String: Entry]) {
         self.file = file
         self.entries = entries
@@ -149,6 +154,7 @@ public final class WeightLoader {
 
 /// A ``WeightLoader`` seen from inside one submodule: names are relative to `path`.
 public struct WeightScope {
+    /// The loader that hands out and records the tensors.
     public let loader: WeightLoader
     /// Dotted key prefix of this submodule, e.g. `decoder.up.3.block.0`.
     public let path: String

@@ -4,6 +4,11 @@
 import COpenBLAS
 import Dispatch
 import Tensors
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Best wall time of `repeats` runs of `body`, in seconds (one untimed warm-up run first).
 func bestSeconds(repeats: Int, _ body: () -> Void) -> Double {
@@ -27,19 +32,20 @@ struct Row {
 Parallel.setBLASThreads(Parallel.maxThreads)
 var rows: [Row] = []
 
-// Reference: C = A·B at 2048³ with OpenBLAS on all cores.
+// Reference: C = A·B at 2048³ with OpenBLAS on all cores. Timed before and after the other rows,
+// best of both, so that a burst of load from other processes skews the fractions less.
 let size = 2048
-let a = Tensor.randn([size, size], seed: 1).data, b = Tensor.randn([size, size], seed: 2).data
-var c = [Float](repeating: 0, count: size * size)
-let gemmSeconds = bestSeconds(repeats: 3) {
-    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(size), 1,
-                    pa.baseAddress!, Int32(size), pb.baseAddress!, Int32(size), 0, pc.baseAddress!, Int32(size))
-    } } }
+func timeGEMM() -> Double {
+    let a = Tensor.randn([size, size], seed: 1).data, b = Tensor.randn([size, size], seed: 2).data
+    var c = [Float](repeating: 0, count: size * size)
+    return bestSeconds(repeats: 3) {
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(size), 1,
+                        pa.baseAddress!, Int32(size), pb.baseAddress!, Int32(size), 0, pc.baseAddress!, Int32(size))
+        } } }
+    }
 }
-let gemmRate = 2 * Double(size * size * size) / gemmSeconds * 1e-9
-rows.append(Row(name: "sgemm \(Parallel.blasThreads) threads", shape: "\(size)x\(size)x\(size)",
-                seconds: gemmSeconds, gflops: gemmRate))
+let gemmBefore = timeGEMM()
 
 // The VQGAN decoder's 3x3 convolutions (batch 1, padding 1). Forward+backward counts three
 // convolution-sized products (output, input gradient, weight gradient); "frozen" is the rendering
@@ -73,6 +79,11 @@ for r in attentionBenchmarks(repeats: 3) {
     rows.append(Row(name: r.name, shape: "", seconds: r.seconds, gflops: r.gflops))
 }
 
+let gemmSeconds = min(gemmBefore, timeGEMM())
+let gemmRate = 2 * Double(size * size * size) / gemmSeconds * 1e-9
+rows.insert(Row(name: "sgemm \(Parallel.blasThreads) threads", shape: "\(size)x\(size)x\(size)",
+                seconds: gemmSeconds, gflops: gemmRate), at: 0)
+
 func padded(_ s: String, _ width: Int, right: Bool = false) -> String {
     let fill = String(repeating: " ", count: max(0, width - s.count))
     return right ? fill + s : s + fill
@@ -99,11 +110,17 @@ for r in rows {
           + "  " + padded(fixed(r.gflops / gemmRate, 2), 8, right: true))
 }
 print("(attention FLOPs count the matrix products; groupnorm+silu rows are a nominal throughput index)")
-
 // Whole-model timings: the pieces of one VQGAN+CLIP step at the real architectures' shapes.
 let modelRows = vqganBenchmarks() + clipBenchmarks()
 if !modelRows.isEmpty {
     let width = modelRows.map(\.name.count).max()!
     print("\nmodel timings (best of 2)")
     for r in modelRows { print(padded(r.name, width) + "  " + padded(fixed(r.seconds, 3), 8, right: true) + " s") }
+}
+
+var load = [Double](repeating: 0, count: 1)
+if getloadavg(&load, 1) == 1 {
+    let busy = load[0] > Double(Parallel.maxThreads) + 0.5
+    print("load average \(fixed(load[0], 2)) on \(Parallel.maxThreads) cores"
+          + (busy ? ": other processes were running, so the times are pessimistic" : ""))
 }

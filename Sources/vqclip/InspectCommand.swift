@@ -5,21 +5,31 @@ import Checkpoints
 import Foundation
 
 /// Prints the format, every tensor's name, dtype and shape, the parameter count and the
-/// recognised model of a checkpoint (.ckpt, .pt, .safetensors). Bad input exits with status 2.
+/// recognised model of a checkpoint (.ckpt, .pt, .safetensors), or the configuration in a taming
+/// `model.yaml`. Bad input exits with status 2.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Show the tensors of a checkpoint and which model it is.",
         discussion: "Reads PyTorch zip and legacy checkpoints (including Lightning .ckpt), TorchScript archives (OpenAI CLIP .pt) and safetensors files without Python.")
 
-    @Argument(help: "The checkpoint file.")
+    @Argument(help: "The checkpoint file (or a taming model.yaml).")
     var file: String
 
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
     func run() throws {
-        let report = describe(try loadStateDict(contentsOf: URL(fileURLWithPath: file)))
+        let url = URL(fileURLWithPath: file)
+        if ["yaml", "yml"].contains(url.pathExtension.lowercased()) {
+            // A taming model.yaml: show the configuration it describes.
+            let config = try TamingConfig.load(contentsOf: url)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(json ? String(decoding: try encoder.encode(config), as: UTF8.self) : "file: \(file)\nconfig: \(config.summary)")
+            return
+        }
+        let report = describe(try loadStateDict(contentsOf: url))
         print(json ? report.json() : report.text())
     }
 }

@@ -164,5 +164,35 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
         let junk = try writeTemporary(Array("hello world, not a checkpoint".utf8), name: "junk.ckpt")
         expectCheckpointError(junk, contains: "magic") { _ = try loadStateDict(contentsOf: junk) }
         expectCheckpointError(dir, contains: "not a regular file") { _ = try loadStateDict(contentsOf: dir) }
+        let fifo = dir.appendingPathComponent("pipe")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        expectCheckpointError(fifo, contains: "not a regular file") { _ = try loadStateDict(contentsOf: fifo) }
+    }
+}
+
+@Suite struct JSONTests {
+    @Test func writerOutputParsesBack() throws {
+        let text = "quote \" backslash \\ newline \n tab \t bell \u{07} emoji 🎨 é"
+        let json = JSON.serialize(.object([("k", .string(text)), ("n", .array([.int(-3), .bool(true), .null]))]))
+        let parsed = try Array(json.utf8).withUnsafeBytes { try JSON.parse($0) }
+        guard case .object(let members) = parsed, case .string(let s) = members[0].value,
+              case .array(let items) = members[1].value else {
+            Issue.record("unexpected shape \(json)")
+            return
+        }
+        #expect(s == text)
+        #expect(items.count == 3)
+        #expect(json.contains("\\u0007"))
+    }
+
+    @Test func parserHandlesEscapesAndRejectsJunk() throws {
+        func parse(_ s: String) throws -> JSONValue { try Array(s.utf8).withUnsafeBytes { try JSON.parse($0) } }
+        guard case .string(let s) = try parse(#" "a\u00e9\ud83c\udfa8\/" "#) else { Issue.record("not a string"); return }
+        #expect(s == "aé🎨/")
+        guard case .double(let d) = try parse("-1.5e3") else { Issue.record("not a double"); return }
+        #expect(d == -1500)
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"\\ud83c\"", "tru", "1 2", "\"\u{01}\"", "99999999999999999999"] {
+            #expect(throws: FormatError.self, "\(bad)") { _ = try parse(bad) }
+        }
     }
 }

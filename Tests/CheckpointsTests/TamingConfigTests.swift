@@ -111,3 +111,36 @@ import Testing
         expectCheckpointError(url, contains: "cannot read config") { _ = try TamingConfig.load(contentsOf: url) }
     }
 }
+
+@Suite struct TamingInferenceTests {
+    @Test func inferenceFromShapesMatchesTheYAML() throws {
+        let sd = try loadStateDict(contentsOf: fixture("vqgan_tiny.ckpt"))
+        let yaml = try TamingConfig.load(contentsOf: fixture("vqgan_tiny.yaml"))
+        let inferred = try TamingConfig.inferred(from: sd, resolution: 16)
+        #expect(inferred.ddconfig == yaml.ddconfig)
+        #expect(inferred.embedDim == yaml.embedDim && inferred.nEmbed == yaml.nEmbed)
+        #expect(inferred.target == yaml.target && inferred.stateDictPrefix == "")
+
+        // Decoder only, under the Net2Net prefix.
+        let decoderOnly = StateDict(
+            tensors: sd.names.filter { !$0.hasPrefix("encoder.") }.compactMap { sd[$0]?.renamed("first_stage_model." + $0) },
+            format: sd.format, source: sd.source)
+        let partial = try TamingConfig.inferred(from: decoderOnly, resolution: 16)
+        #expect(partial.ddconfig == yaml.ddconfig)
+        #expect(partial.stateDictPrefix == "first_stage_model.")
+    }
+
+    @Test func inferenceNamesWhatIsMissing() throws {
+        let sd = try loadStateDict(contentsOf: fixture("clip_tiny.pt"))
+        #expect(throws: CheckpointError.self) { _ = try TamingConfig.inferred(from: sd) }
+        let full = try loadStateDict(contentsOf: fixture("vqgan_tiny.ckpt"))
+        let broken = StateDict(tensors: full.names.filter { $0 != "decoder.conv_out.weight" }.compactMap { full[$0] },
+                               format: full.format, source: "x.ckpt")
+        do {
+            _ = try TamingConfig.inferred(from: broken)
+            Issue.record("expected an error")
+        } catch let error as CheckpointError {
+            #expect(error.description == "x.ckpt: cannot infer the VQGAN config: missing tensor 'decoder.conv_out.weight'")
+        }
+    }
+}

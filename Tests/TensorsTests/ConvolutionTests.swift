@@ -61,7 +61,8 @@ struct ConvolutionTests {
     static let configs: [[Int]] = [
         [2, 3, 5, 6, 4, 3, 2, 1], [1, 3, 7, 7, 2, 1, 1, 0], [2, 3, 8, 8, 4, 4, 2, 1], [3, 2, 6, 5, 3, 3, 1, 1],
         [1, 2, 9, 9, 3, 4, 1, 1], [2, 4, 5, 5, 2, 3, 1, 0], [1, 3, 8, 8, 2, 3, 2, 0], [2, 2, 7, 6, 3, 2, 3, 2],
-        [1, 2, 5, 5, 2, 2, 1, 2], [5, 3, 4, 4, 3, 3, 1, 1], [3, 4, 5, 5, 6, 1, 1, 0],
+        [1, 2, 5, 5, 2, 2, 1, 2], [5, 3, 4, 4, 3, 3, 1, 1], [3, 4, 5, 5, 6, 1, 1, 0], [4, 3, 5, 5, 2, 3, 1, 1],
+        [9, 2, 6, 6, 3, 4, 2, 1], [4, 3, 6, 6, 4, 1, 1, 0],
     ]
 
     @Test(arguments: configs)
@@ -70,7 +71,8 @@ struct ConvolutionTests {
         let x = Tensor.randn([n, c, h, w], seed: 1), wt = Tensor.randn([o, c, k, k], seed: 2)
         let b = Tensor.randn([o], seed: 3)
         let expected = referenceConv2d(x, wt, b, stride: s, padding: p)
-        // Default budget (several images per tile), one image per tile, and bands of 1 and 2 rows.
+        // Default budget (several images per tile when N is even or >= 8, else bands), one image
+        // per tile, and bands of 1 and 2 rows.
         let ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1, kk = c * k * k
         for budget in [ConvGeometry.defaultColumnBudget, kk * ho * wo, kk * wo, 2 * kk * wo] {
             let y = Tensor.conv2d(x, weight: wt, bias: b, stride: s, padding: p, columnBudget: budget)
@@ -92,10 +94,11 @@ struct ConvolutionTests {
         }
     }
 
-    @Test(arguments: [[1, 16, 32, 32, 3, 1, 1], [3, 8, 20, 20, 3, 1, 1], [2, 8, 21, 19, 4, 2, 1]])
+    @Test(arguments: [[1, 16, 32, 32, 3, 1, 1], [3, 8, 20, 20, 3, 1, 1], [2, 8, 21, 19, 4, 2, 1], [1, 8, 32, 32, 8, 8, 0], [4, 8, 12, 12, 3, 1, 1]])
     func largeEnoughToRunOnAllCores(cfg: [Int]) {
         // (N, C, H, W, k, stride, padding) with C -> C channels: work above the threshold where
-        // tiles are shared out to worker threads, for one image (row bands) and several.
+        // tiles are shared out to worker threads, for one image (row bands) and several, and a
+        // patch embedding (kernel = stride) whose input-gradient bands never overlap.
         let (n, c, h, w, k, s, p) = (cfg[0], cfg[1], cfg[2], cfg[3], cfg[4], cfg[5], cfg[6])
         let x = param([n, c, h, w], seed: 13), wt = param([c, c, k, k], seed: 14, low: -0.2, high: 0.2)
         let b = param([c], seed: 15)
@@ -109,6 +112,29 @@ struct ConvolutionTests {
                 Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], stride: s, padding: p, columnBudget: budget)
             }
         }
+    }
+
+    @Test func tilePlanCoversEveryRowOnceAndBalances() {
+        func geometry(n: Int, c: Int, side: Int, budget: Int = ConvGeometry.defaultColumnBudget) -> ConvGeometry {
+            ConvGeometry(n: n, cin: c, h: side, w: side, cout: c, kh: 3, kw: 3, stride: 1, pad: 1, ho: side, wo: side,
+                         columnBudget: budget)
+        }
+        for g in [geometry(n: 1, c: 128, side: 256), geometry(n: 1, c: 512, side: 16), geometry(n: 32, c: 3, side: 7),
+                  geometry(n: 3, c: 8, side: 20), geometry(n: 9, c: 4, side: 6), geometry(n: 4, c: 8, side: 12, budget: 100)] {
+            let tiles = g.tiles(parts: 2)
+            var next = 0
+            for t in tiles {
+                #expect(t.n0 * g.ho + t.oh0 == next)
+                #expect(t.images == 1 || (t.oh0 == 0 && t.rows == g.ho))
+                next += t.images * t.rows
+            }
+            #expect(next == g.n * g.ho)
+            #expect(tiles.count % 2 == 0 || tiles.count >= 8)
+        }
+        // The big decoder shape: bands within the column budget; 32 small cutouts: two runs of 16.
+        let big = geometry(n: 1, c: 128, side: 256).tiles(parts: 2)
+        #expect(big.allSatisfy { 128 * 9 * $0.rows * 256 <= ConvGeometry.defaultColumnBudget })
+        #expect(geometry(n: 32, c: 3, side: 7).tiles(parts: 2).map(\.images) == [16, 16])
     }
 
     @Test func frozenWeightsGetNoGradientAndSameInputGradient() {

@@ -59,6 +59,27 @@ struct PoolingTests {
                     rtol: 1e-6, atol: 1e-7)
     }
 
+    @Test func adaptiveUpsamplingMatchesTorch() {
+        // Output larger than input (cutouts smaller than the CLIP input): bins overlap and repeat.
+        // x = sin(arange(12)).reshape(1,1,3,4); F.adaptive_avg_pool2d / F.adaptive_max_pool2d(x, (5,7))
+        let x = Tensor(shape: [1, 1, 3, 4], data: sinSequence(12))
+        expectClose(Tensor.adaptiveAvgPool2d(x, outputHeight: 5, outputWidth: 7).data,
+                    [0, 0.42073548, 0.84147096, 0.87538421, 0.90929741, 0.52520871, 0.14112, -0.37840125, -0.21856396,
+                     -0.058726668, 0.12810716, 0.31494096, 0.35699713, 0.39905331, -0.7568025, -0.85786343, -0.95892429,
+                     -0.61916989, -0.27941549, 0.18878555, 0.65698659, 0.11627787, -0.078562528, -0.2734029, -0.34256059,
+                     -0.41171831, -0.29161006, -0.17150182, 0.98935825, 0.70073837, 0.41211849, -0.065951318, -0.54402113,
+                     -0.77200568, -0.99999022], rtol: 1e-5, atol: 1e-6)
+        expectClose(Tensor.adaptiveMaxPool2d(x, outputHeight: 5, outputWidth: 7).data,
+                    [0, 0.84147096, 0.84147096, 0.90929741, 0.90929741, 0.90929741, 0.14112, 0, 0.84147096, 0.84147096,
+                     0.90929741, 0.90929741, 0.90929741, 0.65698659, -0.7568025, -0.7568025, -0.95892429, -0.27941549,
+                     -0.27941549, 0.65698659, 0.65698659, 0.98935825, 0.98935825, 0.41211849, 0.41211849, -0.27941549,
+                     0.65698659, 0.65698659, 0.98935825, 0.98935825, 0.41211849, 0.41211849, -0.54402113, -0.54402113,
+                     -0.99999022], rtol: 1e-6, atol: 1e-7)
+        let p = param([2, 3, 3, 4], seed: 3), d = distinctParam([2, 3, 3, 4], seed: 4)
+        expectGradientsMatch([p]) { Tensor.adaptiveAvgPool2d($0[0], outputHeight: 5, outputWidth: 7) }
+        expectGradientsMatch([d]) { Tensor.adaptiveMaxPool2d($0[0], outputHeight: 5, outputWidth: 7) }
+    }
+
     @Test func maxPoolGradientGoesToTheWinner() {
         let x = Tensor(shape: [1, 1, 2, 4], data: [1, 9, 2, 2, 3, 4, 8, 5], requiresGrad: true)
         Tensor.maxPool2d(x, kernel: 2, stride: 2).backward(seed: [10, 20])

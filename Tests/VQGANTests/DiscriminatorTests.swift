@@ -17,22 +17,24 @@ import Tensors
         return d
     }
 
+    /// D(x) and d sum(D(x)·R)/dx against the fixture tensors `output` and `gradient`; returns both errors.
+    func compare(_ d: NLayerDiscriminator, _ io: [String: (shape: [Int], values: [Float])], training: Bool,
+                 output: String, gradient: String) -> (Float, Float) {
+        let x = Fixture.tensor(io, "x", requiresGrad: true)
+        let out = d(x, training: training)
+        let e1 = expectClose(out, Fixture.tensor(io, output), tolerance: Self.tolerance, "D(x) \(output)")
+        out.backward(seed: io["r"]!.values)
+        let e2 = expectClose(x.grad!, Fixture.tensor(io, gradient), tolerance: Self.tolerance, "d D / d x \(gradient)")
+        return (e1, e2)
+    }
+
     @Test func batchNormDiscriminatorMatchesReference() throws {
         let config = DiscriminatorConfig(inChannels: 3, ndf: 8, nLayers: 3, useActNorm: false)
         let d = try load("bn", config: config)
         #expect(d.layers.count == 5)
         let io = try Fixture.read("disc_bn_io.safetensors")
-        let x = Fixture.tensor(io, "x", requiresGrad: true)
-        let out = d(x)
-        let e1 = expectClose(out, Fixture.tensor(io, "out_eval"), tolerance: Self.tolerance, "D(x) eval")
-        out.backward(seed: io["r"]!.values)
-        let e2 = expectClose(x.grad!, Fixture.tensor(io, "grad_x"), tolerance: Self.tolerance, "d D / d x eval")
-
-        let xt = Fixture.tensor(io, "x", requiresGrad: true)
-        let outTrain = d(xt, training: true)
-        let e3 = expectClose(outTrain, Fixture.tensor(io, "out_train"), tolerance: Self.tolerance, "D(x) train")
-        outTrain.backward(seed: io["r"]!.values)
-        let e4 = expectClose(xt.grad!, Fixture.tensor(io, "grad_x_train"), tolerance: Self.tolerance, "d D / d x train")
+        let (e1, e2) = compare(d, io, training: false, output: "out_eval", gradient: "grad_x")
+        let (e3, e4) = compare(d, io, training: true, output: "out_train", gradient: "grad_x_train")
         var statErrors: [Float] = []
         for (k, layer) in d.layers.enumerated() {
             guard case .batch(_, _, let runningMean, let runningVar)? = layer.norm else { continue }
@@ -50,11 +52,7 @@ import Tensors
         let config = DiscriminatorConfig(inChannels: 3, ndf: 8, nLayers: 2, useActNorm: true)
         let d = try load("actnorm", config: config)
         let io = try Fixture.read("disc_actnorm_io.safetensors")
-        let x = Fixture.tensor(io, "x", requiresGrad: true)
-        let out = d(x)
-        let e1 = expectClose(out, Fixture.tensor(io, "out_eval"), tolerance: Self.tolerance, "D(x) actnorm")
-        out.backward(seed: io["r"]!.values)
-        let e2 = expectClose(x.grad!, Fixture.tensor(io, "grad_x"), tolerance: Self.tolerance, "d D / d x actnorm")
+        let (e1, e2) = compare(d, io, training: false, output: "out_eval", gradient: "grad_x")
         print("VQGAN parity discriminator (ActNorm): out \(e1), grad \(e2)")
     }
 

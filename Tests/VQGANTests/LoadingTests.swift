@@ -142,7 +142,17 @@ import Tensors
         var config = ParityCase.tiny.config
         config.ddconfig.ch = 24
         #expect(throws: VQGANError.self) { try config.validate(file: "bad.json") }
-        #expect(throws: VQGANError.self) { try VQGANConfig(json: Data("{\"embed_dim\": 4}".utf8), file: "bad.json") }
+        #expect { try VQGANConfig(json: Data("{\"embed_dim\": 4}".utf8), file: "bad.json") } throws: {
+            let text = String(describing: $0)
+            return text == "bad.json: not a VQGAN JSON config: missing n_embed"
+        }
+        let noChMult = #"{"embed_dim": 4, "n_embed": 8, "ddconfig": {"ch": 32, "num_res_blocks": 1, "attn_resolutions": [], "z_channels": 4, "resolution": 16}}"#
+        #expect { try VQGANConfig(json: Data(noChMult.utf8), file: "bad.json") } throws: {
+            String(describing: $0) == "bad.json: not a VQGAN JSON config: missing ddconfig.ch_mult"
+        }
+        #expect { try VQGANConfig(json: Data("{".utf8), file: "bad.json") } throws: {
+            String(describing: $0) == "bad.json: not a VQGAN JSON config: invalid JSON"
+        }
     }
 }
 
