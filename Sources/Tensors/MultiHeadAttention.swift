@@ -22,34 +22,35 @@ extension Tensor {
         var probs = uninitializedFloats(bh * sp)
         var out = uninitializedFloats(b * t * w)
         // Offsets of head (batch i, head h) in qkv and in the output.
-        @inline(__always) func inOffset(_ p: Int) -> Int { (p / heads) * t * ld + (p % heads) * d }
-        @inline(__always) func outOffset(_ p: Int) -> Int { (p / heads) * t * w + (p % heads) * d }
+        @Sendable @inline(__always) func inOffset(_ p: Int) -> Int { (p / heads) * t * ld + (p % heads) * d }
+        @Sendable @inline(__always) func outOffset(_ p: Int) -> Int { (p / heads) * t * w + (p % heads) * d }
 
+        // Heads are independent: they run on the cores in parallel, each with single-threaded
+        // sgemm calls (a head's products are far too small for OpenBLAS's own threading to pay).
         qkv.data.withUnsafeBufferPointer { px in
             probs.withUnsafeMutableBufferPointer { pp in
                 out.withUnsafeMutableBufferPointer { po in
-                    let X = px.baseAddress!
-                    for p in 0..<bh {
-                        let q = X + inOffset(p)
-                        gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: alpha,
-                             q, lda: ld, q + w, ldb: ld, beta: 0, pp.baseAddress! + p * sp, ldc: t)
-                    }
-                    let P = SendablePointer(pp.baseAddress!)
-                    Parallel.chunks(bh * t, costPerItem: 10 * t) { range in
-                        for r in range {
-                            let row = P.pointer + r * t, i = r % t
-                            if causal {
-                                softmaxRow(row, row, i + 1)
-                                for j in (i + 1)..<t { row[j] = 0 }
-                            } else {
-                                softmaxRow(row, row, t)
+                    let X = SendableConstPointer(px.baseAddress!), P = SendablePointer(pp.baseAddress!)
+                    let O = SendablePointer(po.baseAddress!)
+                    withSingleThreadedBLAS {
+                        Parallel.chunks(bh, costPerItem: 4 * sp * d) { range in
+                            for p in range {
+                                let q = X.pointer + inOffset(p), probs = P.pointer + p * sp
+                                gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: alpha,
+                                     q, lda: ld, q + w, ldb: ld, beta: 0, probs, ldc: t)
+                                for i in 0..<t {
+                                    let row = probs + i * t
+                                    if causal {
+                                        softmaxRow(row, row, i + 1)
+                                        for j in (i + 1)..<t { row[j] = 0 }
+                                    } else {
+                                        softmaxRow(row, row, t)
+                                    }
+                                }
+                                gemm(transA: false, transB: false, m: t, n: d, k: t,
+                                     probs, lda: t, q + 2 * w, ldb: ld, beta: 0, O.pointer + outOffset(p), ldc: w)
                             }
                         }
-                    }
-                    for p in 0..<bh {
-                        gemm(transA: false, transB: false, m: t, n: d, k: t,
-                             pp.baseAddress! + p * sp, lda: t, X + inOffset(p) + 2 * w, ldb: ld,
-                             beta: 0, po.baseAddress! + outOffset(p), ldc: w)
                     }
                 }
             }
@@ -58,37 +59,38 @@ extension Tensor {
         let saved = probs
         return Tensor(shape: [b, t, w], data: out, parents: [qkv]) { g in
             let G = g.baseAddress!
-            // dS = alpha · P ⊙ (dP − rowsum(dP ⊙ P)), dP = dO·Vᵀ; then dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dO.
+            // Per head: dP = dO·Vᵀ, dS = alpha · P ⊙ (dP − rowsum(dP ⊙ P)), then dQ = dS·K,
+            // dK = dSᵀ·Q, dV = Pᵀ·dO into the head's column blocks of dqkv (disjoint across heads,
+            // and together covering every column, so a first gradient needs no zero fill).
             var ds = uninitializedFloats(bh * sp)
-            qkv.data.withUnsafeBufferPointer { px in
-                saved.withUnsafeBufferPointer { pp in
-                    ds.withUnsafeMutableBufferPointer { pd in
-                        let X = px.baseAddress!
-                        for p in 0..<bh {
-                            gemm(transA: false, transB: true, m: t, n: t, k: d,
-                                 G + outOffset(p), lda: w, X + inOffset(p) + 2 * w, ldb: ld,
-                                 beta: 0, pd.baseAddress! + p * sp, ldc: t)
-                        }
-                        softmaxBackwardRows(pd.baseAddress!, probs: pp.baseAddress!, rows: bh * t, length: t, scale: alpha)
-                    }
-                }
-            }
-            // Every column of dqkv is written by one of the three products, so a first gradient
-            // needs no zero fill (beta 0).
             qkv.writeOrAccumulateGrad { dx, beta in
                 qkv.data.withUnsafeBufferPointer { px in
                     saved.withUnsafeBufferPointer { pp in
-                        ds.withUnsafeBufferPointer { pd in
-                            let X = px.baseAddress!, D = dx.baseAddress!
-                            for p in 0..<bh {
-                                let o = inOffset(p), s = pd.baseAddress! + p * sp
-                                gemm(transA: false, transB: false, m: t, n: d, k: t,
-                                     s, lda: t, X + o + w, ldb: ld, beta: beta, D + o, ldc: ld)
-                                gemm(transA: true, transB: false, m: t, n: d, k: t,
-                                     s, lda: t, X + o, ldb: ld, beta: beta, D + o + w, ldc: ld)
-                                gemm(transA: true, transB: false, m: t, n: d, k: t,
-                                     pp.baseAddress! + p * sp, lda: t, G + outOffset(p), ldb: w,
-                                     beta: beta, D + o + 2 * w, ldc: ld)
+                        ds.withUnsafeMutableBufferPointer { pd in
+                            let X = SendableConstPointer(px.baseAddress!), P = SendableConstPointer(pp.baseAddress!)
+                            let S = SendablePointer(pd.baseAddress!), D = SendablePointer(dx.baseAddress!)
+                            let Gs = SendableConstPointer(G)
+                            withSingleThreadedBLAS {
+                                Parallel.chunks(bh, costPerItem: 10 * sp * d) { range in
+                                    for p in range {
+                                        let o = inOffset(p), x = X.pointer + o, dq = D.pointer + o
+                                        let s = S.pointer + p * sp, probs = P.pointer + p * sp
+                                        let dout = Gs.pointer + outOffset(p)
+                                        gemm(transA: false, transB: true, m: t, n: t, k: d,
+                                             dout, lda: w, x + 2 * w, ldb: ld, beta: 0, s, ldc: t)
+                                        for i in 0..<t {
+                                            let row = s + i * t, prow = probs + i * t
+                                            let dot = dotOfRows(UnsafePointer(row), prow, t)
+                                            for j in 0..<t { row[j] = alpha * prow[j] * (row[j] - dot) }
+                                        }
+                                        gemm(transA: false, transB: false, m: t, n: d, k: t,
+                                             s, lda: t, x + w, ldb: ld, beta: beta, dq, ldc: ld)
+                                        gemm(transA: true, transB: false, m: t, n: d, k: t,
+                                             s, lda: t, x, ldb: ld, beta: beta, dq + w, ldc: ld)
+                                        gemm(transA: true, transB: false, m: t, n: d, k: t,
+                                             probs, lda: t, dout, ldb: w, beta: beta, dq + 2 * w, ldc: ld)
+                                    }
+                                }
                             }
                         }
                     }
