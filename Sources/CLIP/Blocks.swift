@@ -10,8 +10,9 @@ struct ResidualAttentionBlock {
     let width: Int
     let heads: Int
     let ln1Weight: Tensor, ln1Bias: Tensor
-    // OpenAI fuses q, k, v into in_proj [3·width, width]; the rows are split once at load so that
-    // each projection is its own GEMM and no slicing op is needed on activations.
+    // OpenAI fuses q, k, v into in_proj [3·width, width]. The fused matrix serves the full blocks;
+    // its row thirds serve classToken, where queries and keys come from different rows.
+    let inWeight: Tensor, inBias: Tensor   // [3·width, width], [3·width]
     let qWeight: Tensor, qBias: Tensor
     let kWeight: Tensor, kBias: Tensor
     let vWeight: Tensor, vBias: Tensor
@@ -28,7 +29,7 @@ struct ResidualAttentionBlock {
         func w(_ name: String) throws -> Tensor { try weights.tensor(prefix + name) }
         ln1Weight = try w("ln_1.weight"); ln1Bias = try w("ln_1.bias")
         ln2Weight = try w("ln_2.weight"); ln2Bias = try w("ln_2.bias")
-        let inWeight = try w("attn.in_proj_weight"), inBias = try w("attn.in_proj_bias")
+        inWeight = try w("attn.in_proj_weight"); inBias = try w("attn.in_proj_bias")
         func rows(_ t: Tensor, _ part: Int) -> Tensor {
             let n = t.count / 3
             let shape = t.rank == 2 ? [width, width] : [width]
@@ -44,11 +45,10 @@ struct ResidualAttentionBlock {
     /// x: [B, T, width] → [B, T, width]. `causal` forbids attending to later positions (text).
     func callAsFunction(_ x: Tensor, causal: Bool) -> Tensor {
         let h = Tensor.layerNorm(x, weight: ln1Weight, bias: ln1Bias, eps: 1e-5)
-        let q = splitHeads(Tensor.linear(h, weight: qWeight, bias: qBias))
-        let k = splitHeads(Tensor.linear(h, weight: kWeight, bias: kBias))
-        let v = splitHeads(Tensor.linear(h, weight: vWeight, bias: vBias))
-        let attended = Tensor.scaledDotProductAttention(q, k, v, causal: causal)   // [B, H, T, W/H]
-        return feedForward(residual: x, attended: attended)
+        // One GEMM for q|k|v, attention read from its column blocks: no head permutes.
+        let qkv = Tensor.linear(h, weight: inWeight, bias: inBias)                 // [B, T, 3W]
+        let attended = Tensor.multiHeadSelfAttention(qkv, heads: heads, causal: causal)   // [B, T, W]
+        return feedForward(residual: x, merged: attended)
     }
 
     /// The block's output at token 0 only, x: [B, T, width] → [B, 1, width]: every token still
@@ -64,7 +64,8 @@ struct ResidualAttentionBlock {
         let k = splitHeads(Tensor.linear(h, weight: kWeight, bias: kBias))         // [B, H, T, W/H]
         let v = splitHeads(Tensor.linear(h, weight: vWeight, bias: vBias))
         let attended = Tensor.scaledDotProductAttention(q, k, v)                    // [B, H, 1, W/H]
-        return feedForward(residual: gatherRows(x, at: first).reshaped([b, 1, width]), attended: attended)
+        return feedForward(residual: gatherRows(x, at: first).reshaped([b, 1, width]),
+                           merged: attended.permuted([0, 2, 1, 3]).reshaped([b, 1, width]))
     }
 
     /// [B, T, W] → [B, H, T, W/H]
@@ -72,10 +73,9 @@ struct ResidualAttentionBlock {
         y.reshaped([y.shape[0], y.shape[1], heads, width / heads]).permuted([0, 2, 1, 3])
     }
 
-    /// Merges the heads of `attended` [B, H, T, W/H], projects, adds to `residual` [B, T, W], then
-    /// the MLP half of the block.
-    private func feedForward(residual x: Tensor, attended: Tensor) -> Tensor {
-        let merged = attended.permuted([0, 2, 1, 3]).reshaped(x.shape)
+    /// Projects the merged heads [B, T, W], adds to `residual` [B, T, W], then the MLP half of
+    /// the block.
+    private func feedForward(residual x: Tensor, merged: Tensor) -> Tensor {
         let x1 = x + Tensor.linear(merged, weight: outWeight, bias: outBias)
         let h2 = Tensor.layerNorm(x1, weight: ln2Weight, bias: ln2Bias, eps: 1e-5)
         let mlp = Tensor.linear(Tensor.linear(h2, weight: fcWeight, bias: fcBias).quickGELU(),

@@ -93,6 +93,20 @@ func dotOfRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -
     return s
 }
 
+/// Softmax backward in place over `rows` rows of `length`: each row of `ds` holds dP on entry and
+/// scale · P ⊙ (dP − Σ dP ⊙ P) on exit (the gradient of the pre-softmax scores). Rows run on both cores.
+func softmaxBackwardRows(_ ds: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>, rows: Int, length: Int,
+                         scale: Float) {
+    let S = SendablePointer(ds), P = SendableConstPointer(probs)
+    Parallel.chunks(rows, costPerItem: 4 * length) { range in
+        for r in range {
+            let row = S.pointer + r * length, prow = P.pointer + r * length
+            let dot = dotOfRows(UnsafePointer(row), prow, length)
+            for j in 0..<length { row[j] = scale * prow[j] * (row[j] - dot) }
+        }
+    }
+}
+
 /// Splits a shape around `axis` into (outer, axis length, inner) extents.
 func splitAroundAxis(_ shape: [Int], _ axis: Int) -> (outer: Int, n: Int, inner: Int) {
     (product(shape[..<axis]), shape[axis], product(shape[(axis + 1)...]))
@@ -282,14 +296,7 @@ extension Tensor {
                                  G + h * so, lda: dv, pv.baseAddress! + h * sv, ldb: dv,
                                  beta: 0, pd.baseAddress! + h * sp, ldc: lk)
                         }
-                        let S = SendablePointer(pd.baseAddress!), P = SendableConstPointer(pp.baseAddress!)
-                        Parallel.chunks(bh * lq, costPerItem: 4 * lk) { range in
-                            for r in range {
-                                let row = S.pointer + r * lk, prow = P.pointer + r * lk
-                                let dot = dotOfRows(UnsafePointer(row), prow, lk)
-                                for j in 0..<lk { row[j] = alpha * prow[j] * (row[j] - dot) }
-                            }
-                        }
+                        softmaxBackwardRows(pd.baseAddress!, probs: pp.baseAddress!, rows: bh * lq, length: lk, scale: alpha)
                     }
                 }
             }

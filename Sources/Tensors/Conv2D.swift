@@ -219,7 +219,7 @@ private final class SingleThreadedBLASScope: @unchecked Sendable {
 }
 
 /// Runs `body` with OpenBLAS on one thread, for GEMMs issued from worker threads.
-private func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
+func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
     SingleThreadedBLASScope.shared.enter()
     defer { SingleThreadedBLASScope.shared.leave() }
     return body()
