@@ -76,19 +76,20 @@ extension Tensor {
         let x = self
         return Tensor(shape: shape, data: out, parents: [self]) { g in
             // d/dx x·s(x) = s·(1 + x·(1 − s)); s is recomputed rather than stored (saves 4 bytes/elem).
-            x.accumulateGrad { dst in
+            x.accumulateGrad(overwritingFresh: { dst, fresh in
                 x.data.withUnsafeBufferPointer { px in
                     let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
                     let D = SendablePointer(dst.baseAddress!)
                     Parallel.chunks(count, costPerItem: 10) { r in
                         let xp = X.pointer, gp = G.pointer, dp = D.pointer
-                        for i in r {
-                            let v = xp[i], s = fastSigmoid(v)
-                            dp[i] += gp[i] * (s * (1 + v * (1 - s)))
+                        if fresh {
+                            for i in r { let v = xp[i], s = fastSigmoid(v); dp[i] = gp[i] * (s * (1 + v * (1 - s))) }
+                        } else {
+                            for i in r { let v = xp[i], s = fastSigmoid(v); dp[i] += gp[i] * (s * (1 + v * (1 - s))) }
                         }
                     }
                 }
-            }
+            })
         }
     }
 

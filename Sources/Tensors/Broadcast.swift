@@ -82,7 +82,8 @@ struct BroadcastRows {
 func accumulateBroadcastGrad(_ grad: UnsafeBufferPointer<Float>, outShape: [Int], shape: [Int],
                              into dst: UnsafeMutableBufferPointer<Float>) {
     if shape == outShape {
-        for i in 0..<dst.count { dst[i] += grad[i] }
+        let G = SendableConstPointer(grad.baseAddress!), D = SendablePointer(dst.baseAddress!)
+        Parallel.chunks(dst.count) { r in for i in r { D[i] += G[i] } }
         return
     }
     let rows = BroadcastRows(out: outShape, a: shape, b: shape)

@@ -338,10 +338,10 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
     }
 }
 
-/// dx += the input gradient of a stride-1 convolution with a square kernel and padding p < k:
+/// dx += (or = without `accumulate`) the input gradient of a stride-1 convolution with a square kernel and padding p < k:
 /// the convolution of dy with the kernel flipped in space and transposed in channels, padding k−1−p.
 private func inputGradientByConvolution(_ dy: UnsafePointer<Float>, _ weight: [Float], _ dx: UnsafeMutablePointer<Float>,
-                                        _ g: ConvGeometry) {
+                                        _ g: ConvGeometry, accumulate: Bool) {
     let (kh, kw) = (g.kh, g.kw)
     var flipped = uninitializedFloats(weight.count)   // [Cin, Cout, kh, kw]
     let taps = kh * kw
@@ -357,7 +357,7 @@ private func inputGradientByConvolution(_ dy: UnsafePointer<Float>, _ weight: [F
     }
     let t = ConvGeometry(n: g.n, cin: g.cout, h: g.ho, w: g.wo, cout: g.cin, kh: kh, kw: kw, stride: 1,
                          pad: kh - 1 - g.pad, ho: g.h, wo: g.w, columnBudget: g.columnBudget)
-    flipped.withUnsafeBufferPointer { convolve(dy, $0.baseAddress!, dx, t, accumulate: true) }
+    flipped.withUnsafeBufferPointer { convolve(dy, $0.baseAddress!, dx, t, accumulate: accumulate) }
 }
 
 /// dx += col2im(Wᵀ · dY) tile by tile: the general input gradient (any stride). When no two tiles
@@ -464,13 +464,14 @@ extension Tensor {
                 }
             }
             if x.requiresGrad {
-                x.accumulateGrad { dx in
+                x.accumulateGrad(overwritingFresh: { dx, fresh in
                     if stride == 1 && kh == kw && padding < kh {
-                        inputGradientByConvolution(G, weight.data, dx.baseAddress!, g)
+                        inputGradientByConvolution(G, weight.data, dx.baseAddress!, g, accumulate: !fresh)
                     } else {
+                        if fresh { dx.update(repeating: 0) }
                         weight.data.withUnsafeBufferPointer { inputGradientByCol2im(G, $0.baseAddress!, dx.baseAddress!, g) }
                     }
-                }
+                })
             }
         }
     }

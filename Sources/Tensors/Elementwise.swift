@@ -14,7 +14,7 @@ import Darwin
 func broadcastBinary(_ a: Tensor, _ b: Tensor, _ f: @escaping @Sendable (Float, Float) -> Float) -> (shape: [Int], data: [Float]) {
     let outShape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape)
     let count = product(outShape)
-    var out = [Float](repeating: 0, count: count)
+    var out = uninitializedFloats(count)   // every element is written below
     a.data.withUnsafeBufferPointer { pa in
         b.data.withUnsafeBufferPointer { pb in
             out.withUnsafeMutableBufferPointer { po in
@@ -64,12 +64,22 @@ func broadcastBinaryGrad(_ g: UnsafeBufferPointer<Float>, outShape: [Int], a: Te
     }
 }
 
+/// grad_x += g summed down to x's shape; a same-shape first gradient is a plain copy (residual
+/// additions hand the same gradient to both branches).
+func addGrad(_ g: UnsafeBufferPointer<Float>, outShape: [Int], to x: Tensor) {
+    if x.shape == outShape && x.gradData == nil {
+        x.gradData = Array(g)
+    } else {
+        x.accumulateGrad { accumulateBroadcastGrad(g, outShape: outShape, shape: x.shape, into: $0) }
+    }
+}
+
 /// Builds a unary elementwise op. `derivative(x, y)` gives dy/dx from the input and the output.
 @inline(__always)
 public func unaryOp(_ x: Tensor, _ f: @escaping @Sendable (Float) -> Float,
                     derivative: @escaping @Sendable (_ x: Float, _ y: Float) -> Float) -> Tensor {
     let count = x.count
-    var out = [Float](repeating: 0, count: count)
+    var out = uninitializedFloats(count)
     x.data.withUnsafeBufferPointer { px in
         out.withUnsafeMutableBufferPointer { po in
             let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
@@ -101,8 +111,8 @@ extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let (shape, data) = broadcastBinary(a, b) { $0 + $1 }
         return Tensor(shape: shape, data: data, parents: [a, b]) { g in
-            if a.requiresGrad { a.accumulateGrad { accumulateBroadcastGrad(g, outShape: shape, shape: a.shape, into: $0) } }
-            if b.requiresGrad { b.accumulateGrad { accumulateBroadcastGrad(g, outShape: shape, shape: b.shape, into: $0) } }
+            if a.requiresGrad { addGrad(g, outShape: shape, to: a) }
+            if b.requiresGrad { addGrad(g, outShape: shape, to: b) }
         }
     }
 

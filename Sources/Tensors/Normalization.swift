@@ -129,7 +129,7 @@ extension Tensor {
                     c3[k] = Float(-rs * A)
                 }
             }
-            x.accumulateGrad { dx in
+            x.accumulateGrad(overwritingFresh: { dx, fresh in
                 x.data.withUnsafeBufferPointer { px in
                     c1.withUnsafeBufferPointer { p1 in c2.withUnsafeBufferPointer { p2 in c3.withUnsafeBufferPointer { p3 in
                     muHi.withUnsafeBufferPointer { ph in muLo.withUnsafeBufferPointer { pl in
@@ -141,15 +141,17 @@ extension Tensor {
                         Parallel.chunks(nc, costPerItem: spatial) { range in
                             for k in range {
                                 let a = C1[k], bb = C2[k], cst = C3[k], hi = MH[k], lo = ML[k], off = k * spatial
-                                for s in 0..<spatial {
-                                    D[off + s] += a * G[off + s] + bb * ((X[off + s] - hi) - lo) + cst
+                                if fresh {
+                                    for s in 0..<spatial { D[off + s] = a * G[off + s] + bb * ((X[off + s] - hi) - lo) + cst }
+                                } else {
+                                    for s in 0..<spatial { D[off + s] += a * G[off + s] + bb * ((X[off + s] - hi) - lo) + cst }
                                 }
                             }
                         }
                     } }
                     } } }
                 }
-            }
+            })
         }
     }
 

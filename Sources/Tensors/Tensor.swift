@@ -95,6 +95,19 @@ public final class Tensor {
         if gradData == nil { gradData = [Float](repeating: 0, count: count) }
         gradData!.withUnsafeMutableBufferPointer { body($0) }
     }
+
+    /// Like ``accumulateGrad(_:)``, but on first use the buffer is left uninitialised and `body` is
+    /// told so (`fresh == true`): it must then write every element instead of adding, which saves a
+    /// zero-fill and a read of the buffer per op on the large decoder activations.
+    func accumulateGrad(overwritingFresh body: (_ dst: UnsafeMutableBufferPointer<Float>, _ fresh: Bool) -> Void) {
+        if gradData == nil {
+            var fresh = uninitializedFloats(count)
+            fresh.withUnsafeMutableBufferPointer { body($0, true) }
+            gradData = fresh
+        } else {
+            gradData!.withUnsafeMutableBufferPointer { body($0, false) }
+        }
+    }
 }
 
 extension Tensor: CustomStringConvertible {

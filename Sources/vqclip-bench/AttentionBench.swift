@@ -45,7 +45,12 @@ func attentionBenchmarks(repeats: Int) -> [(name: String, seconds: Double, gflop
 
     attention("attention CLIP B=32 H=12 L=50 D=64", b: 32, h: 12, l: 50, d: 64, scale: nil)
     attention("attention VQGAN B=1 H=1 L=256 D=512", b: 1, h: 1, l: 256, d: 512, scale: 1 / Float(512).squareRoot())
+    return results + groupNormBenchmarks(repeats: repeats)
+}
 
+/// GroupNorm(32 groups)+SiLU at [1, 128, 256, 256], forward and forward+backward.
+func groupNormBenchmarks(repeats: Int) -> [(name: String, seconds: Double, gflops: Double)] {
+    var results: [(name: String, seconds: Double, gflops: Double)] = []
     let shape = [1, 128, 256, 256]
     let x = Tensor.randn(shape, seed: 4, requiresGrad: true)
     let weight = Tensor.uniform([128], low: 0.5, high: 1.5, seed: 5, requiresGrad: true)

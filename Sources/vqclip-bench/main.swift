@@ -30,6 +30,13 @@ struct Row {
 }
 
 Parallel.setBLASThreads(Parallel.maxThreads)
+
+// `vqclip-bench vqgan`: only the GroupNorm+SiLU rows and the decoder timings, a quicker loop.
+if CommandLine.arguments.dropFirst().first == "vqgan" {
+    for r in groupNormBenchmarks(repeats: 3) { print(r.name, r.seconds * 1000, "ms") }
+    for r in vqganBenchmarks() { print(r.name, r.seconds, "s") }
+    exit(0)
+}
 var rows: [Row] = []
 
 // Reference: C = A·B at 2048³ with OpenBLAS on all cores. Timed before and after the other rows,
