@@ -46,6 +46,11 @@ public struct GroupNorm32 {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         Tensor.groupNorm(x, groups: 32, weight: weight, bias: bias, eps: 1e-6)
     }
+
+    /// `callAsFunction(x).silu()` as one fused op (the normalised activation is not stored).
+    public func withSiLU(_ x: Tensor) -> Tensor {
+        Tensor.groupNormSiLU(x, groups: 32, weight: weight, bias: bias, eps: 1e-6)
+    }
 }
 
 /// h = conv2(swish(norm2(conv1(swish(norm1(x)))))); out = shortcut(x) + h, where the shortcut is a
@@ -70,8 +75,8 @@ public struct ResnetBlock {
 
     /// x [N, in, H, W] → [N, out, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(norm1(x).silu())
-        h = conv2(norm2(h).silu())
+        var h = conv1(norm1.withSiLU(x))
+        h = conv2(norm2.withSiLU(h))
         return (ninShortcut?(x) ?? x) + h
     }
 }

@@ -71,6 +71,6 @@ public struct Decoder {
             }
             if let upsample = level.upsample { h = upsample(h) }
         }
-        return convOut(normOut(h).silu())
+        return convOut(normOut.withSiLU(h))
     }
 }

@@ -72,6 +72,6 @@ public struct Encoder {
             if let downsample = level.downsample { h = downsample(h) }
         }
         h = midBlock2(midAttention(midBlock1(h)))
-        return convOut(normOut(h).silu())
+        return convOut(normOut.withSiLU(h))
     }
 }

@@ -50,6 +50,26 @@ struct NormalizationTests {
         }
     }
 
+    @Test func groupNormSiLUMatchesSeparateOps() {
+        let x = param([2, 8, 3, 5], seed: 21, low: -3, high: 3)
+        let w = param([8], seed: 22, low: 0.5, high: 1.5), b = param([8], seed: 23)
+        let seed = Tensor.randn([2, 8, 3, 5], seed: 24).data
+        let fused = Tensor.groupNormSiLU(x, groups: 4, weight: w, bias: b, eps: 1e-6)
+        fused.backward(seed: seed)
+        let (gx, gw, gb) = (x.gradData!, w.gradData!, b.gradData!)
+        for t in [x, w, b] { t.zeroGrad() }
+        let separate = Tensor.groupNorm(x, groups: 4, weight: w, bias: b, eps: 1e-6).silu()
+        separate.backward(seed: seed)
+        expectClose(fused.data, separate.data, rtol: 1e-5, atol: 1e-6)
+        expectClose(gx, x.gradData!, rtol: 1e-4, atol: 1e-5)
+        expectClose(gw, w.gradData!, rtol: 1e-4, atol: 1e-5)
+        expectClose(gb, b.gradData!, rtol: 1e-4, atol: 1e-5)
+        let xs = param([1, 8, 2, 2], seed: 25, low: -2, high: 2)
+        expectGradientsMatch([xs, w, b], tolerance: GradTolerance(eps: 1e-2, rtol: 2e-2, atol: 2e-3), maxChecks: 48) {
+            Tensor.groupNormSiLU($0[0], groups: 2, weight: $0[1], bias: $0[2], eps: 1e-6)
+        }
+    }
+
     @Test func groupNormTinyVarianceOnLargeOffset() {
         // Values 300 + j/256 are exact in Float; normalisation is shift invariant, so the result must
         // equal that of the offsets j/256 alone, computed here in Double. A one-pass Float sum of
