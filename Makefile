@@ -1,16 +1,16 @@
 # vqclip — build, demo, test and benchmark entry points.
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev pkg-config
+APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release
 
 .PHONY: deps build demo test bench clean
 
-## deps: install the system libraries (OpenBLAS, libpng, libjpeg) when any is missing
+## deps: install the system libraries (OpenBLAS, libpng, zlib, libjpeg) when any is missing
 deps:
-	@if ! pkg-config --exists openblas libpng16 libjpeg 2>/dev/null; then \
+	@if ! pkg-config --exists openblas libpng16 zlib libjpeg 2>/dev/null; then \
 		echo "installing $(APT_PACKAGES)"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	fi
 
 ## build: release build of the vqclip tool
