@@ -14,7 +14,6 @@ public struct LatentImage {
     public let latent: Tensor
     /// Output size in pixels.
     public let width: Int, height: Int
-    private let rows: Tensor, columns: Tensor
 
     /// A latent grid `factor` times smaller than the image (rounded up), initialised from
     /// N(0, 0.5²) with `seed`: a faint coloured noise around mid-gray.
@@ -24,8 +23,6 @@ public struct LatentImage {
         self.height = height
         let lh = (height + factor - 1) / factor, lw = (width + factor - 1) / factor
         latent = Tensor.randn([1, 3, lh, lw], std: 0.5, seed: seed, requiresGrad: true)
-        rows = Tensor(shape: [height, lh], data: Resampling.weights(offset: 0, length: lh, fullLength: lh, outputLength: height))
-        columns = Tensor(shape: [width, lw], data: Resampling.weights(offset: 0, length: lw, fullLength: lw, outputLength: width))
     }
 
     /// A latent that starts from `initial` [1, 3, H, W] (any size, values in [0, 1]): the image is
@@ -47,8 +44,10 @@ public struct LatentImage {
         }
     }
 
-    /// The image [1, 3, height, width] the latent currently encodes.
+    /// The image [1, 3, height, width] the latent currently encodes. The grid is never larger
+    /// than the image, so this is plain half-pixel bilinear upsampling: Tensors' two-tap kernel
+    /// gives the same values as `Resampling`'s dense maps without their [height, lh] matmuls.
     public func decode() -> Tensor {
-        Resampling.apply(latent, rows: rows, columns: columns).sigmoid()
+        Tensor.resizeBilinear(latent, height: height, width: width).sigmoid()
     }
 }

@@ -111,6 +111,19 @@ struct CutoutTests {
         expectClose(Array(decoded.data[384..<576]), [Float](repeating: 0.99, count: 192), tolerance: 1e-4)
     }
 
+    @Test func decodeIsTheUpsamplingMapOfResampling() {
+        // decode() upsamples with Tensors' bilinear kernel; for an upscale it must equal the
+        // dense Resampling map (half-pixel centres, edge renormalisation = edge clamping).
+        let image = LatentImage(width: 13, height: 10, factor: 3, seed: 6)
+        let (lh, lw) = (image.latent.shape[2], image.latent.shape[3])
+        let rows = Tensor(shape: [10, lh], data: Resampling.weights(offset: 0, length: lh, fullLength: lh, outputLength: 10))
+        let cols = Tensor(shape: [13, lw], data: Resampling.weights(offset: 0, length: lw, fullLength: lw, outputLength: 13))
+        let dense = Autograd.withoutGrad { Resampling.apply(image.latent, rows: rows, columns: cols).sigmoid() }
+        let decoded = Autograd.withoutGrad { image.decode() }
+        #expect(decoded.shape == [1, 3, 10, 13])
+        expectClose(decoded.data, dense.data, tolerance: 1e-6)
+    }
+
     @Test func latentImageGradient() {
         let image = LatentImage(width: 12, height: 8, factor: 4, seed: 1)
         #expect(image.latent.shape == [1, 3, 2, 3])
