@@ -25,14 +25,12 @@ static void shim_emit_message(j_common_ptr cinfo, int level) {
     if (level < 0) shim_error_exit(cinfo);
 }
 
-int jpegshim_read_rgb(const char *path, unsigned char **out, int *width, int *height,
+int jpegshim_read_rgb(const unsigned char *data, size_t size, unsigned char **out, int *width, int *height,
                       char *errbuf, size_t errlen) {
     struct jpeg_decompress_struct cinfo;
     struct shim_error jerr;
     unsigned char *volatile pixels = NULL;
-    FILE *file = fopen(path, "rb");
     *out = NULL;
-    if (!file) { snprintf(errbuf, errlen, "cannot open file"); return 1; }
 
     cinfo.err = jpeg_std_error(&jerr.pub);
     jerr.pub.error_exit = shim_error_exit;
@@ -40,12 +38,11 @@ int jpegshim_read_rgb(const char *path, unsigned char **out, int *width, int *he
     jerr.buf = errbuf; jerr.len = errlen;
     if (setjmp(jerr.jump)) {
         jpeg_destroy_decompress(&cinfo);
-        fclose(file);
         free(pixels);
         return 1;
     }
     jpeg_create_decompress(&cinfo);
-    jpeg_stdio_src(&cinfo, file);
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
@@ -69,7 +66,6 @@ int jpegshim_read_rgb(const char *path, unsigned char **out, int *width, int *he
     *width = (int)cinfo.output_width;
     *height = (int)cinfo.output_height;
     jpeg_destroy_decompress(&cinfo);
-    fclose(file);
     *out = pixels;
     return 0;
 }

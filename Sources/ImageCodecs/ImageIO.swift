@@ -25,7 +25,7 @@ public enum ImageIO {
         guard !bytes.isEmpty else { throw ImageIOError(path: path, problem: "empty file") }
         switch detectFormat(bytes) {
         case .png: return try PNGCodec.decode(bytes, path: path)
-        case .jpeg: return try JPEGCodec.decode(path: path)
+        case .jpeg: return try JPEGCodec.decode(bytes, path: path)
         case nil: throw ImageIOError(path: path, problem: "not a PNG or JPEG file")
         }
     }

@@ -5,12 +5,15 @@ import CJPEG
 enum JPEGCodec {
     static let signature: [UInt8] = [0xFF, 0xD8, 0xFF]
 
-    /// Decodes a baseline or progressive JPEG (gray or colour) to 8-bit RGB.
-    static func decode(path: String) throws -> RGBImage {
+    /// Decodes a baseline or progressive JPEG (gray or colour), already read into `bytes`, to
+    /// 8-bit RGB; errors name `path`.
+    static func decode(_ bytes: [UInt8], path: String) throws -> RGBImage {
         var out: UnsafeMutablePointer<UInt8>?
         var width: Int32 = 0, height: Int32 = 0
         var errbuf = [CChar](repeating: 0, count: 256)
-        let status = jpegshim_read_rgb(path, &out, &width, &height, &errbuf, errbuf.count)
+        let status = bytes.withUnsafeBufferPointer {
+            jpegshim_read_rgb($0.baseAddress, $0.count, &out, &width, &height, &errbuf, errbuf.count)
+        }
         guard status == 0, let out else {
             throw ImageIOError(path: path, problem: "invalid JPEG (\(text(errbuf)))")
         }

@@ -4,8 +4,9 @@
 /* libjpeg reports errors by longjmp; these wrappers own the setjmp so that a corrupt file
    becomes an error code plus a message instead of a process exit. All return 0 on success. */
 
-/// Decodes a JPEG file to 8-bit interleaved RGB. On success *out holds w*h*3 bytes, to be released with jpegshim_free.
-int jpegshim_read_rgb(const char *path, unsigned char **out, int *width, int *height,
+/// Decodes a JPEG held in memory (size bytes at data) to 8-bit interleaved RGB. On success *out
+/// holds w*h*3 bytes, to be released with jpegshim_free.
+int jpegshim_read_rgb(const unsigned char *data, size_t size, unsigned char **out, int *width, int *height,
                       char *errbuf, size_t errlen);
 
 /// Encodes 8-bit interleaved pixels (components 1 = gray, 3 = RGB) at the given quality (1-100).
