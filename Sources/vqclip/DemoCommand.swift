@@ -97,11 +97,7 @@ struct DemoCommand: ParsableCommand {
             ("size", "\(size)x\(size)"), ("lr", "\(lr)"), ("cutouts", String(cutouts)), ("command", "demo"),
         ] + (initImage.map { [("init_image", $0)] } ?? []))
         let target = ShapeRasterizer.render(Scene(spec: parsed.spec), width: size, height: size)
-        if saveEvery > 0 {
-            do { try FileManager.default.createDirectory(at: framesDirectory, withIntermediateDirectories: true) } catch {
-                throw BadInput("\(framesDirectory.path): cannot create directory")
-            }
-        }
+        if saveEvery > 0 { try Outputs.prepareDirectory(framesDirectory) }
         let result = try TargetFitting.run(target: target, configuration: config) { event in
             switch event {
             case .progress(let step, let total, let loss):
