@@ -34,7 +34,7 @@ let package = Package(
         /// Dense Float32 tensors, reverse-mode autodiff and the differentiable ops.
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
-        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "Tensors"], swiftSettings: optimizeAlways),
+        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "CZlib", "Tensors"], swiftSettings: optimizeAlways),
         /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
         .target(name: "ShapeWorld", dependencies: ["Tensors", "ImageCodecs"], swiftSettings: optimizeAlways),
         /// Gradient-based optimisers (Adam).

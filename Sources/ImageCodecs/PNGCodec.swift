@@ -2,6 +2,7 @@
 // layer in Swift for the tEXt/iTXt metadata the simplified writer cannot emit.
 
 import CPNG
+import CZlib
 
 enum PNGCodec {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
@@ -171,17 +172,9 @@ enum PNGCodec {
     }
 }
 
-/// CRC-32 (ISO 3309, the polynomial PNG uses), table-driven.
+/// CRC-32 (ISO 3309, the polynomial PNG uses), from zlib, which libpng links already.
 enum CRC32 {
-    private static let table: [UInt32] = (0..<256).map { n in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
     static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFF_FFFF
+        bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
     }
 }
