@@ -154,32 +154,15 @@ import clip.model as cm  # noqa: E402
 clip_model = cm.CLIP(embed_dim=8, image_resolution=8, vision_layers=1, vision_width=64, vision_patch_size=4,
                      context_length=6, vocab_size=40, transformer_width=16, transformer_heads=2, transformer_layers=1)
 clip_model.eval()
-# The released archives carry these three scalar buffers at the root.
-# (CLIP keeps context_length/vocab_size as plain attributes; replace them by buffers.)
-for name, value in (("input_resolution", 8), ("context_length", 6), ("vocab_size", 40)):
-    if hasattr(clip_model, name):
-        delattr(clip_model, name)
-    clip_model.register_buffer(name, torch.tensor(value))
 image = torch.randn(1, 3, 8, 8)
 text = torch.tensor([[39, 5, 7, 38, 0, 0]])
-traced = torch.jit.trace_module(clip_model, {"forward": (image, text), "encode_image": (image,), "encode_text": (text,)})
+# As OpenAI publishes it (root scalar buffers, the fp16/fp32 mix): the CLIP fixture script's writer.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_clip_fixtures import save_torchscript  # noqa: E402
 
-
-def half_in_release(name):
-    """The parameters clip.model.convert_weights casts to fp16 (Conv/Linear/MHA, projections)."""
-    leaf = name.split(".")[-1]
-    if leaf in ("in_proj_weight", "in_proj_bias", "text_projection", "proj"):
-        return True
-    return any(part in name for part in ("conv1.", "out_proj.", "c_fc.", "c_proj."))
-
-
-# Tracing in fp16 is impossible on CPU: trace in f32, then cast the same parameters.
-with torch.no_grad():
-    for name, p in traced.named_parameters():
-        if half_in_release(name):
-            p.data = p.data.half()
-traced.save(out("clip_tiny.pt"))
-expected(traced.state_dict(), "clip_tiny_expected.safetensors")
+save_torchscript(clip_model, {"image_resolution": 8, "context_length": 6, "vocab_size": 40}, image, text,
+                 out("clip_tiny.pt"))
+expected(torch.jit.load(out("clip_tiny.pt")).state_dict(), "clip_tiny_expected.safetensors")
 
 # ---------------------------------------------------------------------------------------------
 # Views, offsets, shared storages and dtypes in a plain state dict.

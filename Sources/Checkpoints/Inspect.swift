@@ -69,17 +69,22 @@ public func describe(_ sd: StateDict) -> InspectReport {
         if let step = sd.metadata["global_step"] { facts.append("global_step \(step)") }
         formatDescription += ", Lightning checkpoint" + (facts.isEmpty ? "" : " (\(facts.joined(separator: ", ")))")
     }
+    let taming = recognizeTaming(sd)
     return InspectReport(
         file: sd.source, format: sd.format.rawValue, formatDescription: formatDescription,
-        model: recognizeModel(sd), parameterCount: sd.parameterCount,
+        model: taming ?? recognizeCLIP(sd), parameterCount: sd.parameterCount,
         tensors: sd.names.compactMap { name in sd[name].map { .init(name: name, dtype: $0.dtype.rawValue, shape: $0.shape) } },
         metadata: sd.metadata,
-        tamingConfig: recognizeTaming(sd) == nil ? nil : try? TamingConfig.inferred(from: sd))
+        tamingConfig: taming == nil ? nil : try? TamingConfig.inferred(from: sd))
 }
 
 /// Names the model a state dict holds, from its key layout and shapes, or nil.
 public func recognizeModel(_ sd: StateDict) -> String? {
-    recognizeTaming(sd) ?? recognizeOpenAICLIP(sd) ?? recognizeHuggingFaceCLIP(sd)
+    recognizeTaming(sd) ?? recognizeCLIP(sd)
+}
+
+private func recognizeCLIP(_ sd: StateDict) -> String? {
+    recognizeOpenAICLIP(sd) ?? recognizeHuggingFaceCLIP(sd)
 }
 
 /// Distinct integers `i` of keys `prefix + "{i}." + …`.
@@ -116,13 +121,8 @@ private func recognizeTaming(_ sd: StateDict) -> String? {
 private func recognizeOpenAICLIP(_ sd: StateDict) -> String? {
     guard sd["token_embedding.weight"] != nil, sd["visual.proj"] != nil || sd["visual.attnpool.c_proj.weight"] != nil else { return nil }
     if let conv = sd["visual.conv1.weight"], conv.shape.count == 4, let positions = sd["visual.positional_embedding"] {
-        let width = conv.shape[0]
-        let patch = conv.shape[3]
-        let tokens = positions.shape.first ?? 1
-        let grid = Int(Double(max(tokens - 1, 0)).squareRoot().rounded())
-        let resolution = patch * grid
         let layers = indices(sd, under: "visual.transformer.resblocks.").count
-        return "OpenAI CLIP " + vitName(width: width, patch: patch, resolution: resolution, layers: layers)
+        return "OpenAI CLIP " + vitName(conv: conv, positions: positions, layers: layers)
     }
     // ModifiedResNet: visual.layer{1..4}.{i} blocks.
     let blocks = (1 ... 4).map { indices(sd, under: "visual.layer\($0).").count }
@@ -131,7 +131,13 @@ private func recognizeOpenAICLIP(_ sd: StateDict) -> String? {
     return "OpenAI CLIP " + (known[blocks] ?? "ResNet (blocks \(blocks.map(String.init).joined(separator: "-")))")
 }
 
-private func vitName(width: Int, patch: Int, resolution: Int, layers: Int) -> String {
+/// The ViT variant from the patch convolution [width, 3, patch, patch] and the position table
+/// [1 + grid², width], whose grid gives the input resolution.
+private func vitName(conv: StoredTensor, positions: StoredTensor, layers: Int) -> String {
+    let width = conv.shape[0]
+    let patch = conv.shape[3]
+    let tokens = positions.shape.first ?? 1
+    let resolution = patch * Int(Double(max(tokens - 1, 0)).squareRoot().rounded())
     switch (width, patch, resolution, layers) {
     case (768, 32, 224, 12): return "ViT-B/32"
     case (768, 16, 224, 12): return "ViT-B/16"
@@ -146,10 +152,8 @@ private func recognizeHuggingFaceCLIP(_ sd: StateDict) -> String? {
     guard let conv = sd[p + "vision_model.embeddings.patch_embedding.weight"], conv.shape.count == 4,
           sd[p + "text_model.embeddings.token_embedding.weight"] != nil,
           let positions = sd[p + "vision_model.embeddings.position_embedding.weight"] else { return nil }
-    let tokens = positions.shape.first ?? 1
-    let grid = Int(Double(max(tokens - 1, 0)).squareRoot().rounded())
     let layers = indices(sd, under: p + "vision_model.encoder.layers.").count
-    return "Hugging Face CLIP " + vitName(width: conv.shape[0], patch: conv.shape[3], resolution: conv.shape[3] * grid, layers: layers)
+    return "Hugging Face CLIP " + vitName(conv: conv, positions: positions, layers: layers)
 }
 
 /// 91234567 → "91,234,567".

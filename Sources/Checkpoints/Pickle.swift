@@ -25,8 +25,6 @@ final class PyTuple {
 /// lookups compare by value only for strings and integers (all the readers ever need).
 final class PyDict {
     var entries: [(key: PyValue, value: PyValue)] = []
-    /// State given by BUILD (e.g. an OrderedDict's `_metadata`): attributes, not items.
-    var attributes: PyValue?
 
     /// The last value stored under the string `key` (Python semantics: later SETITEMs win).
     subscript(key: String) -> PyValue? {
@@ -44,9 +42,6 @@ final class PyObject {
     var args: [PyValue]
     /// The BUILD state (for nn.Module and TorchScript objects, a dict of attributes).
     var state: PyValue?
-    /// Items added by SETITEM(S)/APPEND(S) when the class is a dict or list subclass.
-    var dictItems = PyDict()
-    var listItems = PyList()
 
     init(module: String, name: String, args: [PyValue]) {
         self.module = module
@@ -198,8 +193,6 @@ final class Unpickler {
             case let dict as PyDict:
                 for entry in dict.entries { graveyard.append(entry.key); graveyard.append(entry.value) }
                 dict.entries = []
-                if let attributes = dict.attributes { graveyard.append(attributes) }
-                dict.attributes = nil
             case let object as PyObject:
                 graveyard.append(contentsOf: object.args); object.args = []
                 if let state = object.state { graveyard.append(state) }
@@ -231,10 +224,7 @@ final class Unpickler {
     private func newTuple(_ items: [PyValue]) -> PyValue { .tuple(register(PyTuple(items))) }
     private func newDict() -> PyDict { register(PyDict()) }
     private func newObject(_ module: String, _ name: String, _ args: [PyValue]) -> PyObject {
-        let object = register(PyObject(module: module, name: name, args: args))
-        arena.append(object.dictItems)
-        arena.append(object.listItems)
-        return object
+        register(PyObject(module: module, name: name, args: args))
     }
 
     // MARK: Stack
@@ -520,7 +510,7 @@ final class Unpickler {
     private func append(_ items: [PyValue], to target: PyValue) throws {
         switch target {
         case .list(let list), .set(let list): list.items.append(contentsOf: items)
-        case .object(let object): object.listItems.items.append(contentsOf: items)
+        case .object: break // items of a list subclass: no reader needs them
         default: throw fail("APPEND to \(target.kind)")
         }
     }
@@ -528,17 +518,15 @@ final class Unpickler {
     private func setItems(_ pairs: [(PyValue, PyValue)], in target: PyValue) throws {
         switch target {
         case .dict(let dict): dict.entries.append(contentsOf: pairs.map { (key: $0.0, value: $0.1) })
-        case .object(let object): object.dictItems.entries.append(contentsOf: pairs.map { (key: $0.0, value: $0.1) })
+        case .object: break // items of a dict subclass: no reader needs them
         default: throw fail("SETITEM on \(target.kind)")
         }
     }
 
     private func build(_ target: PyValue, _ state: PyValue) throws {
-        switch target {
-        case .dict(let dict): dict.attributes = state
-        case .object(let object): object.state = state
-        default: break // tensors with extra state, lists, sets: the state is irrelevant here
-        }
+        // Only module objects' state is read; a dict's BUILD state (an OrderedDict's `_metadata`)
+        // is attributes, not items, and like the state of tensors, lists and sets is dropped.
+        if case .object(let object) = target { object.state = state }
     }
 
     /// NEWOBJ / INST / OBJ: a dict or list for the container classes, a placeholder otherwise.

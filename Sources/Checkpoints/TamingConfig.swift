@@ -44,6 +44,17 @@ public struct TamingLossConfig: Sendable, Codable, Equatable {
     public var discInChannels: Int?
     public var discConditional: Bool?
     public var codebookWeight: Double?
+
+    public init(target: String? = nil, discStart: Int? = nil, discWeight: Double? = nil, discNumLayers: Int? = nil,
+                discInChannels: Int? = nil, discConditional: Bool? = nil, codebookWeight: Double? = nil) {
+        self.target = target
+        self.discStart = discStart
+        self.discWeight = discWeight
+        self.discNumLayers = discNumLayers
+        self.discInChannels = discInChannels
+        self.discConditional = discConditional
+        self.codebookWeight = codebookWeight
+    }
 }
 
 /// A taming-transformers first-stage model configuration.
@@ -56,6 +67,16 @@ public struct TamingConfig: Sendable, Codable, Equatable {
     public var loss: TamingLossConfig?
     /// Prefix of the first stage's tensors in the checkpoint: "" or "first_stage_model.".
     public var stateDictPrefix: String
+
+    public init(target: String?, embedDim: Int, nEmbed: Int, ddconfig: TamingDDConfig,
+                loss: TamingLossConfig? = nil, stateDictPrefix: String = "") {
+        self.target = target
+        self.embedDim = embedDim
+        self.nEmbed = nEmbed
+        self.ddconfig = ddconfig
+        self.loss = loss
+        self.stateDictPrefix = stateDictPrefix
+    }
 
     /// True for `GumbelVQ` (codebook at `quantize.embed.weight`, logits from `quantize.proj`).
     public var isGumbel: Bool { target?.hasSuffix("GumbelVQ") ?? false }

@@ -78,7 +78,7 @@ func unpickle(_ bytes: [UInt8]) throws -> String {
 
     @Test func memoAliasesContainersAndBuildAttachesToDicts() throws {
         // d = {}; l = [d]; d['x'] = 1 after l was built: the list must see the filled dict.
-        // Then BUILD on the dict stores attributes rather than items.
+        // Then BUILD on the dict (attribute state) must not add items.
         let bytes: [UInt8] = [0x80, 2, 0x7D, 0x71, 0, 0x5D, 0x71, 1, 0x68, 0, 0x61, 0x30,
                               0x58, 1, 0, 0, 0, 0x78, 0x4B, 1, 0x73,
                               0x7D, 0x58, 1, 0, 0, 0, 0x6D, 0x4B, 2, 0x73, 0x62, 0x30, 0x68, 1, 0x2E]
