@@ -11,32 +11,31 @@ struct ResidualAttentionBlock {
     let heads: Int
     let ln1Weight: Tensor, ln1Bias: Tensor
     // OpenAI fuses q, k, v into in_proj [3·width, width]. The fused matrix serves the full blocks;
-    // its row thirds serve classToken, where queries and keys come from different rows.
+    // its row thirds serve classToken, where queries and keys come from different rows. Only a
+    // block built with `classToken: true` keeps the thirds (a second copy of in_proj).
     let inWeight: Tensor, inBias: Tensor   // [3·width, width], [3·width]
-    let qWeight: Tensor, qBias: Tensor
-    let kWeight: Tensor, kBias: Tensor
-    let vWeight: Tensor, vBias: Tensor
+    let qkv: [(weight: Tensor, bias: Tensor)]   // q, k, v: [width, width], [width]; or empty
     let outWeight: Tensor, outBias: Tensor
     let ln2Weight: Tensor, ln2Bias: Tensor
     let fcWeight: Tensor, fcBias: Tensor
     let projWeight: Tensor, projBias: Tensor
 
     /// Takes the block's weights from canonical (OpenAI) names under `prefix`
-    /// (e.g. "visual.transformer.resblocks.3.").
-    init(weights: CLIPWeights, prefix: String, width: Int, heads: Int) throws {
+    /// (e.g. "visual.transformer.resblocks.3."). `classToken` prepares ``classToken(_:)``.
+    init(weights: CLIPWeights, prefix: String, width: Int, heads: Int, classToken: Bool = false) throws {
         self.width = width
         self.heads = heads
         func w(_ name: String) throws -> Tensor { try weights.tensor(prefix + name) }
         ln1Weight = try w("ln_1.weight"); ln1Bias = try w("ln_1.bias")
         ln2Weight = try w("ln_2.weight"); ln2Bias = try w("ln_2.bias")
-        inWeight = try w("attn.in_proj_weight"); inBias = try w("attn.in_proj_bias")
+        let inW = try w("attn.in_proj_weight"), inB = try w("attn.in_proj_bias")
+        inWeight = inW; inBias = inB
         func rows(_ t: Tensor, _ part: Int) -> Tensor {
             let n = t.count / 3
             let shape = t.rank == 2 ? [width, width] : [width]
             return Tensor(shape: shape, data: Array(t.data[(part * n)..<((part + 1) * n)]))
         }
-        qWeight = rows(inWeight, 0); kWeight = rows(inWeight, 1); vWeight = rows(inWeight, 2)
-        qBias = rows(inBias, 0); kBias = rows(inBias, 1); vBias = rows(inBias, 2)
+        qkv = classToken ? (0..<3).map { (rows(inW, $0), rows(inB, $0)) } : []
         outWeight = try w("attn.out_proj.weight"); outBias = try w("attn.out_proj.bias")
         fcWeight = try w("mlp.c_fc.weight"); fcBias = try w("mlp.c_fc.bias")
         projWeight = try w("mlp.c_proj.weight"); projBias = try w("mlp.c_proj.bias")
@@ -56,13 +55,14 @@ struct ResidualAttentionBlock {
     /// vision tower's last block needs nothing else (ln_post reads the class token), which saves
     /// about 5/6 of that block's work. Non-causal only.
     func classToken(_ x: Tensor) -> Tensor {
+        precondition(qkv.count == 3, "classToken: block was not built with classToken: true")
         let b = x.shape[0]
         let h = Tensor.layerNorm(x, weight: ln1Weight, bias: ln1Bias, eps: 1e-5)
         let first = [Int](repeating: 0, count: b)
         let h0 = gatherRows(h, at: first).reshaped([b, 1, width])
-        let q = splitHeads(Tensor.linear(h0, weight: qWeight, bias: qBias))        // [B, H, 1, W/H]
-        let k = splitHeads(Tensor.linear(h, weight: kWeight, bias: kBias))         // [B, H, T, W/H]
-        let v = splitHeads(Tensor.linear(h, weight: vWeight, bias: vBias))
+        let q = splitHeads(Tensor.linear(h0, weight: qkv[0].weight, bias: qkv[0].bias))   // [B, H, 1, W/H]
+        let k = splitHeads(Tensor.linear(h, weight: qkv[1].weight, bias: qkv[1].bias))    // [B, H, T, W/H]
+        let v = splitHeads(Tensor.linear(h, weight: qkv[2].weight, bias: qkv[2].bias))
         let attended = Tensor.scaledDotProductAttention(q, k, v)                    // [B, H, 1, W/H]
         return feedForward(residual: gatherRows(x, at: first).reshaped([b, 1, width]),
                            merged: attended.permuted([0, 2, 1, 3]).reshaped([b, 1, width]))

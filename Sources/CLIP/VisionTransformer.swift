@@ -28,7 +28,8 @@ public struct VisionTransformer {
         lnPreWeight = try weights.tensor("visual.ln_pre.weight")
         lnPreBias = try weights.tensor("visual.ln_pre.bias")
         blocks = try (0..<c.visionLayers).map {
-            try ResidualAttentionBlock(weights: weights, prefix: "visual.transformer.resblocks.\($0).", width: w, heads: c.visionHeads)
+            try ResidualAttentionBlock(weights: weights, prefix: "visual.transformer.resblocks.\($0).", width: w,
+                                       heads: c.visionHeads, classToken: $0 == c.visionLayers - 1)
         }
         lnPostWeight = try weights.tensor("visual.ln_post.weight")
         lnPostBias = try weights.tensor("visual.ln_post.bias")

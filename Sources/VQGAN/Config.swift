@@ -4,46 +4,29 @@
 import Checkpoints
 import Foundation
 
-/// Encoder/decoder layout (taming's `ddconfig`).
-public struct DDConfig: Codable, Equatable, Sendable {
-    /// Base channel count; level i has `ch * chMult[i]` channels.
-    public var ch: Int
-    /// Channel multiplier per resolution level; the downsampling factor is 2^(count-1).
-    public var chMult: [Int]
-    /// ResnetBlocks per encoder level (the decoder has one more per level).
-    public var numResBlocks: Int
-    /// Feature-map sizes (relative to `resolution`) after whose blocks an AttnBlock follows.
-    public var attnResolutions: [Int]
-    /// Latent channels produced by the encoder and consumed by the decoder.
-    public var zChannels: Int
-    /// Nominal image size; only decides where attention goes (the nets are fully convolutional).
-    public var resolution: Int
-    /// Image channels in (encoder) and out (decoder).
-    public var inChannels: Int
-    public var outCh: Int
-    /// When true the encoder outputs 2·zChannels (mean and log-variance); VQ models use false.
-    public var doubleZ: Bool
+/// Encoder/decoder layout: taming's `ddconfig`, the same type Checkpoints parses from a
+/// model.yaml. Level i has `ch * chMult[i]` channels; `attnResolutions` lists the feature-map sizes
+/// (relative to `resolution`) after whose blocks an AttnBlock follows; `doubleZ` (KL autoencoders)
+/// must be false; `dropout` only matters in training and is ignored here.
+public typealias DDConfig = TamingDDConfig
 
+extension TamingDDConfig {
     /// A layout; the optional arguments default to taming's VQGAN values.
     public init(ch: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], zChannels: Int,
-                resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false) {
-        self.ch = ch
-        self.chMult = chMult
-        self.numResBlocks = numResBlocks
-        self.attnResolutions = attnResolutions
-        self.zChannels = zChannels
-        self.resolution = resolution
-        self.inChannels = inChannels
-        self.outCh = outCh
-        self.doubleZ = doubleZ
+                resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false, dropout: Double = 0) {
+        self.init(doubleZ: doubleZ, zChannels: zChannels, resolution: resolution, inChannels: inChannels,
+                  outCh: outCh, ch: ch, chMult: chMult, numResBlocks: numResBlocks,
+                  attnResolutions: attnResolutions, dropout: dropout)
     }
 
-    /// Image size divided by latent size: 2^(levels − 1).
-    public var downsamplingFactor: Int { 1 << (chMult.count - 1) }
+    /// The JSON config's ddconfig keys (camelCase; the decoder converts from snake_case).
+    fileprivate enum JSONKeys: String, CodingKey {
+        case ch, chMult, numResBlocks, attnResolutions, zChannels, resolution, inChannels, outCh, doubleZ, dropout
+    }
 
-    /// Decodes with taming's defaults for the optional fields (3 channels in and out, double_z false).
-    public init(from decoder: any Swift.Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
+    /// Decodes vqclip's JSON ddconfig with taming's defaults for the optional fields (3 channels in
+    /// and out, double_z false, dropout 0).
+    fileprivate init(json c: KeyedDecodingContainer<JSONKeys>) throws {
         self.init(ch: try c.decode(Int.self, forKey: .ch), chMult: try c.decode([Int].self, forKey: .chMult),
                   numResBlocks: try c.decode(Int.self, forKey: .numResBlocks),
                   attnResolutions: try c.decode([Int].self, forKey: .attnResolutions),
@@ -51,7 +34,8 @@ public struct DDConfig: Codable, Equatable, Sendable {
                   resolution: try c.decode(Int.self, forKey: .resolution),
                   inChannels: try c.decodeIfPresent(Int.self, forKey: .inChannels) ?? 3,
                   outCh: try c.decodeIfPresent(Int.self, forKey: .outCh) ?? 3,
-                  doubleZ: try c.decodeIfPresent(Bool.self, forKey: .doubleZ) ?? false)
+                  doubleZ: try c.decodeIfPresent(Bool.self, forKey: .doubleZ) ?? false,
+                  dropout: try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0)
     }
 }
 
@@ -111,7 +95,7 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
     public init(from decoder: any Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(embedDim: try c.decode(Int.self, forKey: .embedDim), nEmbed: try c.decode(Int.self, forKey: .nEmbed),
-                  ddconfig: try c.decode(DDConfig.self, forKey: .ddconfig),
+                  ddconfig: try DDConfig(json: c.nestedContainer(keyedBy: DDConfig.JSONKeys.self, forKey: .ddconfig)),
                   quantizer: try c.decodeIfPresent(QuantizerKind.self, forKey: .quantizer) ?? .vector,
                   discriminator: try c.decodeIfPresent(DiscriminatorConfig.self, forKey: .discriminator))
     }
@@ -189,16 +173,12 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
         if let target = t.target, !(target.hasSuffix("VQModel") || target.hasSuffix("GumbelVQ")) {
             throw VQGANError("\(file): model.target \(target) is not a taming VQModel or GumbelVQ")
         }
-        let d = t.ddconfig
-        let ddconfig = DDConfig(ch: d.ch, chMult: d.chMult, numResBlocks: d.numResBlocks,
-                                attnResolutions: d.attnResolutions, zChannels: d.zChannels, resolution: d.resolution,
-                                inChannels: d.inChannels, outCh: d.outCh, doubleZ: d.doubleZ)
         var discriminator: DiscriminatorConfig?
         if let loss = t.loss, loss.target?.hasSuffix("WithDiscriminator") ?? false {
             discriminator = DiscriminatorConfig(inChannels: loss.discInChannels ?? 3, ndf: 64,
                                                 nLayers: loss.discNumLayers ?? 3, useActNorm: false)
         }
-        self.init(embedDim: t.embedDim, nEmbed: t.nEmbed, ddconfig: ddconfig, quantizer: t.isGumbel ? .gumbel : .vector,
+        self.init(embedDim: t.embedDim, nEmbed: t.nEmbed, ddconfig: t.ddconfig, quantizer: t.isGumbel ? .gumbel : .vector,
                   discriminator: discriminator)
         try validate(file: file)
     }
