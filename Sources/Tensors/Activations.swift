@@ -48,6 +48,63 @@ func uninitializedFloats(_ count: Int) -> [Float] {
 @inline(__always)
 func fastSigmoid(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }
 
+/// An activation x·sigmoid(β·x): its value and derivative at x. A type rather than closures so
+/// that ``sigmoidGated(_:_:)`` is specialised per activation and its loops stay vectorisable.
+protocol SigmoidGate: Sendable {
+    static func value(_ x: Float) -> Float
+    static func derivative(_ x: Float) -> Float
+}
+
+/// SiLU, β = 1: d/dx x·s(x) = s·(1 + x·(1 − s)).
+enum SiLUGate: SigmoidGate {
+    @inline(__always) static func value(_ x: Float) -> Float { x * fastSigmoid(x) }
+    @inline(__always) static func derivative(_ x: Float) -> Float {
+        let s = fastSigmoid(x)
+        return s * (1 + x * (1 - s))
+    }
+}
+
+/// QuickGELU, β = 1.702: d/dx x·s(1.702x) = s + 1.702·x·s·(1 − s).
+enum QuickGELUGate: SigmoidGate {
+    @inline(__always) static func value(_ x: Float) -> Float { x * fastSigmoid(1.702 * x) }
+    @inline(__always) static func derivative(_ x: Float) -> Float {
+        let s = fastSigmoid(1.702 * x)
+        return s + 1.702 * x * s * (1 - s)
+    }
+}
+
+/// The elementwise kernel of a sigmoid-gated activation, x, y: any shape. Backward recomputes the
+/// sigmoid rather than storing it (saves 4 bytes per element).
+func sigmoidGated<Gate: SigmoidGate>(_ x: Tensor, _: Gate.Type) -> Tensor {
+    let count = x.count
+    var out = uninitializedFloats(count)
+    x.data.withUnsafeBufferPointer { px in
+        out.withUnsafeMutableBufferPointer { po in
+            let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
+            Parallel.chunks(count, costPerItem: 8) { r in
+                let xp = X.pointer, op = O.pointer
+                for i in r { op[i] = Gate.value(xp[i]) }
+            }
+        }
+    }
+    return Tensor(shape: x.shape, data: out, parents: [x]) { g in
+        x.accumulateGrad(overwritingFresh: { dst, fresh in
+            x.data.withUnsafeBufferPointer { px in
+                let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
+                let D = SendablePointer(dst.baseAddress!)
+                Parallel.chunks(count, costPerItem: 10) { r in
+                    let xp = X.pointer, gp = G.pointer, dp = D.pointer
+                    if fresh {
+                        for i in r { dp[i] = gp[i] * Gate.derivative(xp[i]) }
+                    } else {
+                        for i in r { dp[i] += gp[i] * Gate.derivative(xp[i]) }
+                    }
+                }
+            }
+        })
+    }
+}
+
 extension Tensor {
     /// Logistic sigmoid 1/(1+e^-x).
     public func sigmoid() -> Tensor {
@@ -60,38 +117,7 @@ extension Tensor {
     }
 
     /// SiLU (swish): x·sigmoid(x). Dedicated vectorisable kernel; finite for every finite x.
-    public func silu() -> Tensor {
-        let count = self.count
-        var out = uninitializedFloats(count)
-        // x, y: any shape, elementwise
-        data.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
-                Parallel.chunks(count, costPerItem: 8) { r in
-                    let xp = X.pointer, op = O.pointer
-                    for i in r { let v = xp[i]; op[i] = v * fastSigmoid(v) }
-                }
-            }
-        }
-        let x = self
-        return Tensor(shape: shape, data: out, parents: [self]) { g in
-            // d/dx x·s(x) = s·(1 + x·(1 − s)); s is recomputed rather than stored (saves 4 bytes/elem).
-            x.accumulateGrad(overwritingFresh: { dst, fresh in
-                x.data.withUnsafeBufferPointer { px in
-                    let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
-                    let D = SendablePointer(dst.baseAddress!)
-                    Parallel.chunks(count, costPerItem: 10) { r in
-                        let xp = X.pointer, gp = G.pointer, dp = D.pointer
-                        if fresh {
-                            for i in r { let v = xp[i], s = fastSigmoid(v); dp[i] = gp[i] * (s * (1 + v * (1 - s))) }
-                        } else {
-                            for i in r { let v = xp[i], s = fastSigmoid(v); dp[i] += gp[i] * (s * (1 + v * (1 - s))) }
-                        }
-                    }
-                }
-            })
-        }
-    }
+    public func silu() -> Tensor { sigmoidGated(self, SiLUGate.self) }
 
     /// Alias of ``silu()``.
     public func swish() -> Tensor { silu() }
@@ -118,37 +144,7 @@ extension Tensor {
 
     /// QuickGELU as used by OpenAI CLIP: x·sigmoid(1.702x). Dedicated vectorisable kernel (it runs
     /// on every CLIP MLP hidden layer, [cutouts·tokens, 4·width]).
-    public func quickGELU() -> Tensor {
-        let count = self.count
-        var out = uninitializedFloats(count)
-        // x, y: any shape, elementwise
-        data.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
-                Parallel.chunks(count, costPerItem: 8) { r in
-                    let xp = X.pointer, op = O.pointer
-                    for i in r { let v = xp[i]; op[i] = v * fastSigmoid(1.702 * v) }
-                }
-            }
-        }
-        let x = self
-        return Tensor(shape: shape, data: out, parents: [self]) { g in
-            // d/dx x·s(1.702x) = s + 1.702·x·s·(1 − s), s recomputed.
-            x.accumulateGrad { dst in
-                x.data.withUnsafeBufferPointer { px in
-                    let X = SendableConstPointer(px.baseAddress!), G = SendableConstPointer(g.baseAddress!)
-                    let D = SendablePointer(dst.baseAddress!)
-                    Parallel.chunks(count, costPerItem: 10) { r in
-                        let xp = X.pointer, gp = G.pointer, dp = D.pointer
-                        for i in r {
-                            let v = xp[i], s = fastSigmoid(1.702 * v)
-                            dp[i] += gp[i] * (s + 1.702 * v * s * (1 - s))
-                        }
-                    }
-                }
-            }
-        }
-    }
+    public func quickGELU() -> Tensor { sigmoidGated(self, QuickGELUGate.self) }
 
     /// max(x, 0). The gradient at exactly 0 is 0, as in PyTorch.
     public func relu() -> Tensor {

@@ -100,11 +100,23 @@ func softmaxBackwardRows(_ ds: UnsafeMutablePointer<Float>, probs: UnsafePointer
     let S = SendablePointer(ds), P = SendableConstPointer(probs)
     Parallel.chunks(rows, costPerItem: 4 * length) { range in
         for r in range {
-            let row = S.pointer + r * length, prow = P.pointer + r * length
-            let dot = dotOfRows(UnsafePointer(row), prow, length)
-            for j in 0..<length { row[j] = scale * prow[j] * (row[j] - dot) }
+            softmaxBackwardRow(S.pointer + r * length, P.pointer + r * length, length, scale: scale)
         }
     }
+}
+
+/// One row of ``softmaxBackwardRows(_:probs:rows:length:scale:)``, for callers already on a worker.
+@inline(__always)
+func softmaxBackwardRow(_ row: UnsafeMutablePointer<Float>, _ prow: UnsafePointer<Float>, _ length: Int, scale: Float) {
+    let dot = dotOfRows(UnsafePointer(row), prow, length)
+    for j in 0..<length { row[j] = scale * prow[j] * (row[j] - dot) }
+}
+
+/// Softmax in place over the first `visible` of `length` scores, the rest set to 0 (a causal row).
+@inline(__always)
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, visible: Int, length: Int) {
+    softmaxRow(row, row, visible)
+    for j in visible..<length { row[j] = 0 }
 }
 
 /// Splits a shape around `axis` into (outer, axis length, inner) extents.
@@ -249,13 +261,7 @@ extension Tensor {
                                             let mrow = M.pointer + i * lk
                                             for j in 0..<lk { row[j] += mrow[j] }
                                         }
-                                        if causal {
-                                            let n = min(i + 1, lk)
-                                            softmaxRow(row, row, n)
-                                            for j in n..<lk { row[j] = 0 }
-                                        } else {
-                                            softmaxRow(row, row, lk)
-                                        }
+                                        softmaxRow(row, visible: causal ? min(i + 1, lk) : lk, length: lk)
                                     }
                                 }
                             }

@@ -176,55 +176,6 @@ private func copyTile(_ tile: UnsafeMutablePointer<Float>, _ planes: UnsafeMutab
     }
 }
 
-/// A pthread mutex (the package supports macOS 13, which predates Synchronization.Mutex).
-private final class Lock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(mutex, nil) }
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-    func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
-}
-
-/// Keeps OpenBLAS on one thread while any caller is inside ``withSingleThreadedBLAS(_:)``: the
-/// first to enter saves the thread count, the last to leave restores it, so overlapping callers
-/// (tests run concurrently) never leave it at one or restore it under another's feet.
-private final class SingleThreadedBLASScope: @unchecked Sendable {
-    static let shared = SingleThreadedBLASScope()
-    private let lock = Lock()
-    private var depth = 0
-    private var saved = 1
-
-    func enter() {
-        lock.withLock {
-            if depth == 0 {
-                saved = Parallel.blasThreads
-                if saved > 1 { Parallel.setBLASThreads(1) }
-            }
-            depth += 1
-        }
-    }
-
-    func leave() {
-        lock.withLock {
-            depth -= 1
-            if depth == 0 && saved > 1 { Parallel.setBLASThreads(saved) }
-        }
-    }
-}
-
-/// Runs `body` with OpenBLAS on one thread, for GEMMs issued from worker threads.
-func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
-    SingleThreadedBLASScope.shared.enter()
-    defer { SingleThreadedBLASScope.shared.leave() }
-    return body()
-}
-
 /// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
 /// fewer tiles instead of holding the others up.
 private final class TileQueue: @unchecked Sendable {
@@ -256,6 +207,18 @@ private func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQu
     }
 }
 
+/// Runs `body(col, buffer)` with one worker's scratch, allocated once and reused for all its tiles:
+/// col [K, width] for the column matrix, and buffer [Cout, width] (one float when no tile holds
+/// several images) for moving a multi-image tile to or from the NCHW planes.
+private func withTileScratch(_ g: ConvGeometry, width: Int, multi: Bool,
+                             _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    var col = uninitializedFloats(g.k * width)
+    var buffer = uninitializedFloats(multi ? g.cout * width : 1)
+    col.withUnsafeMutableBufferPointer { pc in
+        buffer.withUnsafeMutableBufferPointer { pb in body(pc.baseAddress!, pb.baseAddress!) }
+    }
+}
+
 /// out [N, Cout, Ho, Wo] = (or += with `accumulate`) the convolution of x with weight [Cout, K], no bias.
 private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry, accumulate: Bool) {
@@ -268,26 +231,21 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
     let X = SendableConstPointer(x), W = SendableConstPointer(weight), O = SendablePointer(out)
     let multi = tiles.contains { $0.images > 1 }
     forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
-        var col = uninitializedFloats(g.k * width)
-        var buffer = uninitializedFloats(multi ? g.cout * width : 1)
-        col.withUnsafeMutableBufferPointer { pc in
-            buffer.withUnsafeMutableBufferPointer { pb in
-                let C = pc.baseAddress!, B = pb.baseAddress!
-                while let index = queue.claim() {
-                    let tile = tiles[index]
-                    let rows = globalRows(tile, g), n = rows.count * g.wo
-                    let (cols, colStride) = columns(X.pointer, C, g, tile)
-                    // y [Cout, T] = W [Cout, K] · col [K, T]
-                    let planes = O.pointer + tile.n0 * g.cout * P
-                    if tile.images == 1 {
-                        gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
-                    } else {
-                        gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                             cols, ldb: colStride, beta: 0, B, ldc: n)
-                        copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
-                                 accumulate: accumulate)
-                    }
+        withTileScratch(g, width: width, multi: multi) { C, B in
+            while let index = queue.claim() {
+                let tile = tiles[index]
+                let rows = globalRows(tile, g), n = rows.count * g.wo
+                let (cols, colStride) = columns(X.pointer, C, g, tile)
+                // y [Cout, T] = W [Cout, K] · col [K, T]
+                let planes = O.pointer + tile.n0 * g.cout * P
+                if tile.images == 1 {
+                    gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                         cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
+                } else {
+                    gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                         cols, ldb: colStride, beta: 0, B, ldc: n)
+                    copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
+                             accumulate: accumulate)
                 }
             }
         }
@@ -308,26 +266,21 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
         let S = SendablePointer(pp.baseAddress!), D = SendablePointer(dw)
         let multi = tiles.contains { $0.images > 1 }
         forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { slot, queue in
-            var col = uninitializedFloats(g.k * width)
-            var buffer = uninitializedFloats(multi ? g.cout * width : 1)
-            col.withUnsafeMutableBufferPointer { pc in
-                buffer.withUnsafeMutableBufferPointer { pb in
-                    let C = pc.baseAddress!, B = pb.baseAddress!
-                    while let index = queue.claim() {
-                        let tile = tiles[index]
-                        let rows = globalRows(tile, g), n = rows.count * g.wo
-                        let (cols, colStride) = columns(X.pointer, C, g, tile)
-                        let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
-                        let (a, lda): (UnsafeMutablePointer<Float>, Int)
-                        if tile.images == 1 {
-                            (a, lda) = (planes + tile.oh0 * g.wo, P)
-                        } else {
-                            copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-                            (a, lda) = (B, n)
-                        }
-                        gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
-                             cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
+            withTileScratch(g, width: width, multi: multi) { C, B in
+                while let index = queue.claim() {
+                    let tile = tiles[index]
+                    let rows = globalRows(tile, g), n = rows.count * g.wo
+                    let (cols, colStride) = columns(X.pointer, C, g, tile)
+                    let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
+                    let (a, lda): (UnsafeMutablePointer<Float>, Int)
+                    if tile.images == 1 {
+                        (a, lda) = (planes + tile.oh0 * g.wo, P)
+                    } else {
+                        copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
+                        (a, lda) = (B, n)
                     }
+                    gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
+                         cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
                 }
             }
         }
@@ -390,22 +343,14 @@ private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafeP
         col2im(col, D.pointer, g, rows: rows, parallel: parallel)
     }
 
-    @Sendable func withScratch(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
-        var col = uninitializedFloats(g.k * width)
-        var buffer = uninitializedFloats(multi ? g.cout * width : 1)
-        col.withUnsafeMutableBufferPointer { pc in
-            buffer.withUnsafeMutableBufferPointer { pb in body(pc.baseAddress!, pb.baseAddress!) }
-        }
-    }
-
     if disjoint {
         forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
-            withScratch { col, buffer in
+            withTileScratch(g, width: width, multi: multi) { col, buffer in
                 while let index = queue.claim() { tileGradient(tiles[index], col, buffer, parallel: false) }
             }
         }
     } else {
-        withScratch { col, buffer in
+        withTileScratch(g, width: width, multi: multi) { col, buffer in
             for tile in tiles { tileGradient(tile, col, buffer, parallel: true) }
         }
     }

@@ -178,12 +178,6 @@ extension Tensor {
     /// uninitialised buffer and beta 0 (the kernel overwrites it), afterwards the existing
     /// buffer and beta 1 (accumulate).
     func writeOrAccumulateGrad(_ body: (UnsafeMutableBufferPointer<Float>, Float) -> Void) {
-        if gradData == nil {
-            var fresh = uninitializedFloats(count)
-            fresh.withUnsafeMutableBufferPointer { body($0, 0) }
-            gradData = fresh
-        } else {
-            gradData!.withUnsafeMutableBufferPointer { body($0, 1) }
-        }
+        accumulateGrad(overwritingFresh: { dst, fresh in body(dst, fresh ? 0 : 1) })
     }
 }

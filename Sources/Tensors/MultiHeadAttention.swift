@@ -38,15 +38,7 @@ extension Tensor {
                                 let q = X.pointer + inOffset(p), probs = P.pointer + p * sp
                                 gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: alpha,
                                      q, lda: ld, q + w, ldb: ld, beta: 0, probs, ldc: t)
-                                for i in 0..<t {
-                                    let row = probs + i * t
-                                    if causal {
-                                        softmaxRow(row, row, i + 1)
-                                        for j in (i + 1)..<t { row[j] = 0 }
-                                    } else {
-                                        softmaxRow(row, row, t)
-                                    }
-                                }
+                                for i in 0..<t { softmaxRow(probs + i * t, visible: causal ? i + 1 : t, length: t) }
                                 gemm(transA: false, transB: false, m: t, n: d, k: t,
                                      probs, lda: t, q + 2 * w, ldb: ld, beta: 0, O.pointer + outOffset(p), ldc: w)
                             }
@@ -78,11 +70,7 @@ extension Tensor {
                                         let dout = Gs.pointer + outOffset(p)
                                         gemm(transA: false, transB: true, m: t, n: t, k: d,
                                              dout, lda: w, x + 2 * w, ldb: ld, beta: 0, s, ldc: t)
-                                        for i in 0..<t {
-                                            let row = s + i * t, prow = probs + i * t
-                                            let dot = dotOfRows(UnsafePointer(row), prow, t)
-                                            for j in 0..<t { row[j] = alpha * prow[j] * (row[j] - dot) }
-                                        }
+                                        for i in 0..<t { softmaxBackwardRow(s + i * t, probs + i * t, t, scale: alpha) }
                                         gemm(transA: false, transB: false, m: t, n: d, k: t,
                                              s, lda: t, x + w, ldb: ld, beta: beta, dq, ldc: ld)
                                         gemm(transA: true, transB: false, m: t, n: d, k: t,

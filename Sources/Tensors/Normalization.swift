@@ -347,8 +347,7 @@ func rowStatistics(_ p: UnsafePointer<Float>, _ count: Int, eps: Float) -> (mean
 func normalizeSiLU(_ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ count: Int,
                    hi: Float, lo: Float, scale: Float, shift: Float) {
     for s in 0..<count {
-        let v = ((x[s] - hi) - lo) * scale + shift
-        o[s] = v * fastSigmoid(v)
+        o[s] = SiLUGate.value(((x[s] - hi) - lo) * scale + shift)
     }
 }
 
@@ -357,8 +356,7 @@ func normalizeSiLU(_ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, 
 func siluGradientOfNormalized(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gv: UnsafeMutablePointer<Float>,
                               _ count: Int, hi: Float, lo: Float, scale: Float, shift: Float) {
     for s in 0..<count {
-        let v = ((x[s] - hi) - lo) * scale + shift, sg = fastSigmoid(v)
-        gv[s] = g[s] * (sg * (1 + v * (1 - sg)))
+        gv[s] = g[s] * SiLUGate.derivative(((x[s] - hi) - lo) * scale + shift)
     }
 }
 

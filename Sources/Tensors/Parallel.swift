@@ -50,3 +50,52 @@ public struct SendableConstPointer<T>: @unchecked Sendable {
     public init(_ pointer: UnsafePointer<T>) { self.pointer = pointer }
     @inline(__always) public subscript(i: Int) -> T { pointer[i] }
 }
+
+/// A pthread mutex (the package supports macOS 13, which predates Synchronization.Mutex).
+final class Lock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+}
+
+/// Keeps OpenBLAS on one thread while any caller is inside ``withSingleThreadedBLAS(_:)``: the
+/// first to enter saves the thread count, the last to leave restores it, so overlapping callers
+/// (tests run concurrently) never leave it at one or restore it under another's feet.
+private final class SingleThreadedBLASScope: @unchecked Sendable {
+    static let shared = SingleThreadedBLASScope()
+    private let lock = Lock()
+    private var depth = 0
+    private var saved = 1
+
+    func enter() {
+        lock.withLock {
+            if depth == 0 {
+                saved = Parallel.blasThreads
+                if saved > 1 { Parallel.setBLASThreads(1) }
+            }
+            depth += 1
+        }
+    }
+
+    func leave() {
+        lock.withLock {
+            depth -= 1
+            if depth == 0 && saved > 1 { Parallel.setBLASThreads(saved) }
+        }
+    }
+}
+
+/// Runs `body` with OpenBLAS on one thread, for GEMMs issued from worker threads.
+func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
+    SingleThreadedBLASScope.shared.enter()
+    defer { SingleThreadedBLASScope.shared.leave() }
+    return body()
+}

@@ -124,7 +124,7 @@ extension Tensor {
             out.withUnsafeMutableBufferPointer { po in
                 let X = SendableConstPointer(px.baseAddress!), O = SendablePointer(po.baseAddress!)
                 Parallel.chunks(planes, costPerItem: cost) { range in
-                    var tmp = [Float](repeating: 0, count: h * wo)
+                    var tmp = uninitializedFloats(h * wo)   // every element written before it is read
                     tmp.withUnsafeMutableBufferPointer { pt in
                         let t = pt.baseAddress!
                         for p in range {
@@ -155,7 +155,7 @@ extension Tensor {
             x.accumulateGrad { dx in
                 let G = SendableConstPointer(g.baseAddress!), D = SendablePointer(dx.baseAddress!)
                 Parallel.chunks(planes, costPerItem: cost) { range in
-                    var tmp = [Float](repeating: 0, count: h * wo)
+                    var tmp = uninitializedFloats(h * wo)   // every element written before it is read
                     tmp.withUnsafeMutableBufferPointer { pt in
                         let t = pt.baseAddress!
                         for p in range {

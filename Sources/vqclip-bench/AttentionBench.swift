@@ -1,20 +1,7 @@
 // Timings of the attention shapes that vqclip runs every optimisation step (CLIP ViT-B/32 over the
 // cutouts, the VQGAN mid-block attention) and of the decoder's GroupNorm+SiLU at full resolution.
 
-import Dispatch
 import Tensors
-
-/// Best wall time of `repeats` runs of `body`, in seconds.
-private func bestTime(repeats: Int, _ body: () -> Void) -> Double {
-    var best = Double.infinity
-    for _ in 0..<max(1, repeats) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        best = min(best, elapsed)
-    }
-    return best
-}
 
 /// Benchmarks scaled dot-product attention forward and forward+backward at the CLIP ViT-B/32 shape
 /// (B=32 cutouts, 12 heads, L=50, D=64) and the VQGAN attention shape (B=1, 1 head, L=256,
@@ -32,11 +19,11 @@ func attentionBenchmarks(repeats: Int) -> [(name: String, seconds: Double, gflop
         let v = Tensor.randn([b, h, l, d], seed: 3, requiresGrad: true)
         let seed = [Float](repeating: 1, count: b * h * l * d)
         let flops = 4 * Double(b * h) * Double(l * l) * Double(d)
-        let forward = bestTime(repeats: repeats) {
+        let forward = bestSeconds(repeats: repeats) {
             _ = Autograd.withoutGrad { Tensor.scaledDotProductAttention(q, k, v, scale: scale) }
         }
         results.append((label + " fwd", forward, flops / forward * 1e-9))
-        let both = bestTime(repeats: repeats) {
+        let both = bestSeconds(repeats: repeats) {
             for t in [q, k, v] { t.zeroGrad() }
             Tensor.scaledDotProductAttention(q, k, v, scale: scale).backward(seed: seed)
         }
@@ -57,11 +44,11 @@ func groupNormBenchmarks(repeats: Int) -> [(name: String, seconds: Double, gflop
     let bias = Tensor.randn([128], seed: 6, requiresGrad: true)
     let seed = [Float](repeating: 1, count: x.count)
     let elements = Double(x.count)
-    let forward = bestTime(repeats: repeats) {
+    let forward = bestSeconds(repeats: repeats) {
         _ = Autograd.withoutGrad { Tensor.groupNormSiLU(x, groups: 32, weight: weight, bias: bias, eps: 1e-6) }
     }
     results.append(("groupnorm32+silu [1,128,256,256] fwd", forward, 20 * elements / forward * 1e-9))
-    let both = bestTime(repeats: repeats) {
+    let both = bestSeconds(repeats: repeats) {
         for t in [x, weight, bias] { t.zeroGrad() }
         Tensor.groupNormSiLU(x, groups: 32, weight: weight, bias: bias, eps: 1e-6).backward(seed: seed)
     }

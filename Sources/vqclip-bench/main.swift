@@ -121,7 +121,7 @@ print("(attention FLOPs count the matrix products; groupnorm+silu rows are a nom
 let modelRows = vqganBenchmarks() + clipBenchmarks()
 if !modelRows.isEmpty {
     let width = modelRows.map(\.name.count).max()!
-    print("\nmodel timings (best of 2)")
+    print("\nmodel timings (best run after a warm-up run)")
     for r in modelRows { print(padded(r.name, width) + "  " + padded(fixed(r.seconds, 3), 8, right: true) + " s") }
 }
 
