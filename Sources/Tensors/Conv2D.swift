@@ -207,6 +207,18 @@ private func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQu
     }
 }
 
+/// Shares `tiles` out to the workers (``forEachWorker(tiles:cost:_:)``), each with its own scratch
+/// (``withTileScratch(_:width:multi:_:)``), and runs `body(slot, tile, col, buffer)` once per tile.
+private func forEachTile(_ tiles: [ConvTile], _ g: ConvGeometry, width: Int,
+                         _ body: @Sendable (Int, ConvTile, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    let multi = tiles.contains { $0.images > 1 }
+    forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * g.planeOut) { slot, queue in
+        withTileScratch(g, width: width, multi: multi) { col, buffer in
+            while let index = queue.claim() { body(slot, tiles[index], col, buffer) }
+        }
+    }
+}
+
 /// Runs `body(col, buffer)` with one worker's scratch, allocated once and reused for all its tiles:
 /// col [K, width] for the column matrix, and buffer [Cout, width] (one float when no tile holds
 /// several images) for moving a multi-image tile to or from the NCHW planes.
@@ -229,25 +241,19 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
         return
     }
     let X = SendableConstPointer(x), W = SendableConstPointer(weight), O = SendablePointer(out)
-    let multi = tiles.contains { $0.images > 1 }
-    forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
-        withTileScratch(g, width: width, multi: multi) { C, B in
-            while let index = queue.claim() {
-                let tile = tiles[index]
-                let rows = globalRows(tile, g), n = rows.count * g.wo
-                let (cols, colStride) = columns(X.pointer, C, g, tile)
-                // y [Cout, T] = W [Cout, K] · col [K, T]
-                let planes = O.pointer + tile.n0 * g.cout * P
-                if tile.images == 1 {
-                    gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                         cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
-                } else {
-                    gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                         cols, ldb: colStride, beta: 0, B, ldc: n)
-                    copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
-                             accumulate: accumulate)
-                }
-            }
+    forEachTile(tiles, g, width: width) { _, tile, C, B in
+        let rows = globalRows(tile, g), n = rows.count * g.wo
+        let (cols, colStride) = columns(X.pointer, C, g, tile)
+        // y [Cout, T] = W [Cout, K] · col [K, T]
+        let planes = O.pointer + tile.n0 * g.cout * P
+        if tile.images == 1 {
+            gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                 cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
+        } else {
+            gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                 cols, ldb: colStride, beta: 0, B, ldc: n)
+            copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
+                     accumulate: accumulate)
         }
     }
 }
@@ -264,25 +270,19 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
     partials.withUnsafeMutableBufferPointer { pp in
         let X = SendableConstPointer(x), G = SendableConstPointer(dy)
         let S = SendablePointer(pp.baseAddress!), D = SendablePointer(dw)
-        let multi = tiles.contains { $0.images > 1 }
-        forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { slot, queue in
-            withTileScratch(g, width: width, multi: multi) { C, B in
-                while let index = queue.claim() {
-                    let tile = tiles[index]
-                    let rows = globalRows(tile, g), n = rows.count * g.wo
-                    let (cols, colStride) = columns(X.pointer, C, g, tile)
-                    let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
-                    let (a, lda): (UnsafeMutablePointer<Float>, Int)
-                    if tile.images == 1 {
-                        (a, lda) = (planes + tile.oh0 * g.wo, P)
-                    } else {
-                        copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-                        (a, lda) = (B, n)
-                    }
-                    gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
-                         cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
-                }
+        forEachTile(tiles, g, width: width) { slot, tile, C, B in
+            let rows = globalRows(tile, g), n = rows.count * g.wo
+            let (cols, colStride) = columns(X.pointer, C, g, tile)
+            let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
+            let (a, lda): (UnsafeMutablePointer<Float>, Int)
+            if tile.images == 1 {
+                (a, lda) = (planes + tile.oh0 * g.wo, P)
+            } else {
+                copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
+                (a, lda) = (B, n)
             }
+            gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
+                 cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
         }
         for s in 0..<extra {
             let part = pp.baseAddress! + s * size
@@ -324,7 +324,6 @@ private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafeP
     let tiles = disjoint ? shared : g.tiles(parts: 1)
     let width = maxWidth(tiles, g), P = g.planeOut
     guard width > 0 && g.k > 0 else { return }
-    let multi = tiles.contains { $0.images > 1 }
     let G = SendableConstPointer(dy), W = SendableConstPointer(weight), D = SendablePointer(dx)
 
     /// dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T] for one tile, scattered into dx.
@@ -344,13 +343,9 @@ private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafeP
     }
 
     if disjoint {
-        forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
-            withTileScratch(g, width: width, multi: multi) { col, buffer in
-                while let index = queue.claim() { tileGradient(tiles[index], col, buffer, parallel: false) }
-            }
-        }
+        forEachTile(tiles, g, width: width) { _, tile, col, buffer in tileGradient(tile, col, buffer, parallel: false) }
     } else {
-        withTileScratch(g, width: width, multi: multi) { col, buffer in
+        withTileScratch(g, width: width, multi: tiles.contains { $0.images > 1 }) { col, buffer in
             for tile in tiles { tileGradient(tile, col, buffer, parallel: true) }
         }
     }
