@@ -176,6 +176,17 @@ private func copyTile(_ tile: UnsafeMutablePointer<Float>, _ planes: UnsafeMutab
     }
 }
 
+/// dY of a tile as a [Cout, T] matrix and its row stride: read in place for one image, gathered
+/// into `buffer` from the NCHW planes for several.
+@inline(__always)
+private func outputGradient(_ dy: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                            _ tile: ConvTile) -> (UnsafeMutablePointer<Float>, Int) {
+    let planes = UnsafeMutablePointer(mutating: dy + tile.n0 * g.cout * g.planeOut)
+    if tile.images == 1 { return (planes + tile.oh0 * g.wo, g.planeOut) }
+    copyTile(buffer, planes, images: tile.images, channels: g.cout, plane: g.planeOut, toPlanes: false)
+    return (buffer, tile.images * tile.rows * g.wo)
+}
+
 /// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
 /// fewer tiles instead of holding the others up.
 private final class TileQueue: @unchecked Sendable {
@@ -263,7 +274,7 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
 private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                             _ g: ConvGeometry) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
-    let width = maxWidth(tiles, g), P = g.planeOut, size = g.cout * g.k
+    let width = maxWidth(tiles, g), size = g.cout * g.k
     guard width > 0 && size > 0 else { return }
     let extra = Parallel.maxThreads - 1
     var partials = [Float](repeating: 0, count: extra > 0 ? extra * size : 1)
@@ -273,14 +284,7 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
         forEachTile(tiles, g, width: width) { slot, tile, C, B in
             let rows = globalRows(tile, g), n = rows.count * g.wo
             let (cols, colStride) = columns(X.pointer, C, g, tile)
-            let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
-            let (a, lda): (UnsafeMutablePointer<Float>, Int)
-            if tile.images == 1 {
-                (a, lda) = (planes + tile.oh0 * g.wo, P)
-            } else {
-                copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-                (a, lda) = (B, n)
-            }
+            let (a, lda) = outputGradient(G.pointer, B, g, tile)
             gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
                  cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
         }
@@ -322,7 +326,7 @@ private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafeP
     let shared = g.tiles(parts: Parallel.maxThreads)
     let disjoint = g.kh <= g.stride || shared.allSatisfy { $0.rows == g.ho }
     let tiles = disjoint ? shared : g.tiles(parts: 1)
-    let width = maxWidth(tiles, g), P = g.planeOut
+    let width = maxWidth(tiles, g)
     guard width > 0 && g.k > 0 else { return }
     let G = SendableConstPointer(dy), W = SendableConstPointer(weight), D = SendablePointer(dx)
 
@@ -330,14 +334,7 @@ private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafeP
     @Sendable func tileGradient(_ tile: ConvTile, _ col: UnsafeMutablePointer<Float>, _ buffer: UnsafeMutablePointer<Float>,
                                 parallel: Bool) {
         let rows = globalRows(tile, g), n = rows.count * g.wo
-        let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
-        let (b, ldb): (UnsafeMutablePointer<Float>, Int)
-        if tile.images == 1 {
-            (b, ldb) = (planes + tile.oh0 * g.wo, P)
-        } else {
-            copyTile(buffer, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-            (b, ldb) = (buffer, n)
-        }
+        let (b, ldb) = outputGradient(G.pointer, buffer, g, tile)
         gemm(transA: true, transB: false, m: g.k, n: n, k: g.cout, W.pointer, lda: g.k, b, ldb: ldb, beta: 0, col, ldc: n)
         col2im(col, D.pointer, g, rows: rows, parallel: parallel)
     }
