@@ -176,6 +176,17 @@ private func copyTile(_ tile: UnsafeMutablePointer<Float>, _ planes: UnsafeMutab
     }
 }
 
+/// dY of a tile as a [Cout, T] matrix and its row stride: read in place for one image, gathered
+/// into `buffer` from the NCHW planes for several.
+@inline(__always)
+private func outputGradient(_ dy: UnsafePointer<Float>, _ buffer: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                            _ tile: ConvTile) -> (UnsafeMutablePointer<Float>, Int) {
+    let planes = UnsafeMutablePointer(mutating: dy + tile.n0 * g.cout * g.planeOut)
+    if tile.images == 1 { return (planes + tile.oh0 * g.wo, g.planeOut) }
+    copyTile(buffer, planes, images: tile.images, channels: g.cout, plane: g.planeOut, toPlanes: false)
+    return (buffer, tile.images * tile.rows * g.wo)
+}
+
 /// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
 /// fewer tiles instead of holding the others up.
 private final class TileQueue: @unchecked Sendable {
@@ -207,6 +218,18 @@ private func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQu
     }
 }
 
+/// Shares `tiles` out to the workers (``forEachWorker(tiles:cost:_:)``), each with its own scratch
+/// (``withTileScratch(_:width:multi:_:)``), and runs `body(slot, tile, col, buffer)` once per tile.
+private func forEachTile(_ tiles: [ConvTile], _ g: ConvGeometry, width: Int,
+                         _ body: @Sendable (Int, ConvTile, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    let multi = tiles.contains { $0.images > 1 }
+    forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * g.planeOut) { slot, queue in
+        withTileScratch(g, width: width, multi: multi) { col, buffer in
+            while let index = queue.claim() { body(slot, tiles[index], col, buffer) }
+        }
+    }
+}
+
 /// Runs `body(col, buffer)` with one worker's scratch, allocated once and reused for all its tiles:
 /// col [K, width] for the column matrix, and buffer [Cout, width] (one float when no tile holds
 /// several images) for moving a multi-image tile to or from the NCHW planes.
@@ -229,25 +252,19 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
         return
     }
     let X = SendableConstPointer(x), W = SendableConstPointer(weight), O = SendablePointer(out)
-    let multi = tiles.contains { $0.images > 1 }
-    forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
-        withTileScratch(g, width: width, multi: multi) { C, B in
-            while let index = queue.claim() {
-                let tile = tiles[index]
-                let rows = globalRows(tile, g), n = rows.count * g.wo
-                let (cols, colStride) = columns(X.pointer, C, g, tile)
-                // y [Cout, T] = W [Cout, K] · col [K, T]
-                let planes = O.pointer + tile.n0 * g.cout * P
-                if tile.images == 1 {
-                    gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                         cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
-                } else {
-                    gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
-                         cols, ldb: colStride, beta: 0, B, ldc: n)
-                    copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
-                             accumulate: accumulate)
-                }
-            }
+    forEachTile(tiles, g, width: width) { _, tile, C, B in
+        let rows = globalRows(tile, g), n = rows.count * g.wo
+        let (cols, colStride) = columns(X.pointer, C, g, tile)
+        // y [Cout, T] = W [Cout, K] · col [K, T]
+        let planes = O.pointer + tile.n0 * g.cout * P
+        if tile.images == 1 {
+            gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                 cols, ldb: colStride, beta: accumulate ? 1 : 0, planes + tile.oh0 * g.wo, ldc: P)
+        } else {
+            gemm(transA: false, transB: false, m: g.cout, n: n, k: g.k, W.pointer, lda: g.k,
+                 cols, ldb: colStride, beta: 0, B, ldc: n)
+            copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: true,
+                     accumulate: accumulate)
         }
     }
 }
@@ -257,32 +274,19 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
 private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                             _ g: ConvGeometry) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
-    let width = maxWidth(tiles, g), P = g.planeOut, size = g.cout * g.k
+    let width = maxWidth(tiles, g), size = g.cout * g.k
     guard width > 0 && size > 0 else { return }
     let extra = Parallel.maxThreads - 1
     var partials = [Float](repeating: 0, count: extra > 0 ? extra * size : 1)
     partials.withUnsafeMutableBufferPointer { pp in
         let X = SendableConstPointer(x), G = SendableConstPointer(dy)
         let S = SendablePointer(pp.baseAddress!), D = SendablePointer(dw)
-        let multi = tiles.contains { $0.images > 1 }
-        forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { slot, queue in
-            withTileScratch(g, width: width, multi: multi) { C, B in
-                while let index = queue.claim() {
-                    let tile = tiles[index]
-                    let rows = globalRows(tile, g), n = rows.count * g.wo
-                    let (cols, colStride) = columns(X.pointer, C, g, tile)
-                    let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
-                    let (a, lda): (UnsafeMutablePointer<Float>, Int)
-                    if tile.images == 1 {
-                        (a, lda) = (planes + tile.oh0 * g.wo, P)
-                    } else {
-                        copyTile(B, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-                        (a, lda) = (B, n)
-                    }
-                    gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
-                         cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
-                }
-            }
+        forEachTile(tiles, g, width: width) { slot, tile, C, B in
+            let rows = globalRows(tile, g), n = rows.count * g.wo
+            let (cols, colStride) = columns(X.pointer, C, g, tile)
+            let (a, lda) = outputGradient(G.pointer, B, g, tile)
+            gemm(transA: false, transB: true, m: g.cout, n: g.k, k: n, a, lda: lda,
+                 cols, ldb: colStride, beta: 1, slot == 0 ? D.pointer : S.pointer + (slot - 1) * size, ldc: g.k)
         }
         for s in 0..<extra {
             let part = pp.baseAddress! + s * size
@@ -322,35 +326,23 @@ private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafeP
     let shared = g.tiles(parts: Parallel.maxThreads)
     let disjoint = g.kh <= g.stride || shared.allSatisfy { $0.rows == g.ho }
     let tiles = disjoint ? shared : g.tiles(parts: 1)
-    let width = maxWidth(tiles, g), P = g.planeOut
+    let width = maxWidth(tiles, g)
     guard width > 0 && g.k > 0 else { return }
-    let multi = tiles.contains { $0.images > 1 }
     let G = SendableConstPointer(dy), W = SendableConstPointer(weight), D = SendablePointer(dx)
 
     /// dcol [K, T] = Wᵀ [K, Cout] · dY [Cout, T] for one tile, scattered into dx.
     @Sendable func tileGradient(_ tile: ConvTile, _ col: UnsafeMutablePointer<Float>, _ buffer: UnsafeMutablePointer<Float>,
                                 parallel: Bool) {
         let rows = globalRows(tile, g), n = rows.count * g.wo
-        let planes = UnsafeMutablePointer(mutating: G.pointer + tile.n0 * g.cout * P)
-        let (b, ldb): (UnsafeMutablePointer<Float>, Int)
-        if tile.images == 1 {
-            (b, ldb) = (planes + tile.oh0 * g.wo, P)
-        } else {
-            copyTile(buffer, planes, images: tile.images, channels: g.cout, plane: P, toPlanes: false)
-            (b, ldb) = (buffer, n)
-        }
+        let (b, ldb) = outputGradient(G.pointer, buffer, g, tile)
         gemm(transA: true, transB: false, m: g.k, n: n, k: g.cout, W.pointer, lda: g.k, b, ldb: ldb, beta: 0, col, ldc: n)
         col2im(col, D.pointer, g, rows: rows, parallel: parallel)
     }
 
     if disjoint {
-        forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * P) { _, queue in
-            withTileScratch(g, width: width, multi: multi) { col, buffer in
-                while let index = queue.claim() { tileGradient(tiles[index], col, buffer, parallel: false) }
-            }
-        }
+        forEachTile(tiles, g, width: width) { _, tile, col, buffer in tileGradient(tile, col, buffer, parallel: false) }
     } else {
-        withTileScratch(g, width: width, multi: multi) { col, buffer in
+        withTileScratch(g, width: width, multi: tiles.contains { $0.images > 1 }) { col, buffer in
             for tile in tiles { tileGradient(tile, col, buffer, parallel: true) }
         }
     }
