@@ -13,12 +13,6 @@
 // writes disjoint rows. Other strides build dcol = Wᵀ·dY and scatter it back (col2im). The weight
 // gradient sums dY·colᵀ over tiles, each core into its own partial.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One output tile: `images` whole images from `n0`, or rows `oh0..<oh0+rows` of image `n0`.
 typealias ConvTile = (n0: Int, images: Int, oh0: Int, rows: Int)
 
