@@ -9,8 +9,9 @@ import Darwin
 /// Work splitting over the machine's cores. One level of parallelism only: a kernel that calls a
 /// multi-threaded BLAS routine must not itself run inside `Parallel.chunks`.
 public enum Parallel {
-    /// Number of worker chunks for elementwise kernels; defaults to the active core count.
-    public static let maxThreads: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    /// Number of worker chunks for the kernels; defaults to the active core count. Set it (with
+    /// ``setBLASThreads(_:)``) once, before any work, to use fewer cores.
+    nonisolated(unsafe) public static var maxThreads: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     /// Splits `0..<count` into at most `maxThreads` contiguous ranges and runs `body` on each,
     /// concurrently when there is enough work (`count * costPerItem >= 32768`).

@@ -73,3 +73,15 @@ extension Tensor {
         Tensor(repeating: 1, shape: shape, requiresGrad: requiresGrad)
     }
 }
+
+extension SeededGenerator {
+    /// The generator's full state, to save a run and continue it later with ``init(state:)``.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
+    /// A generator that continues exactly where the one whose ``state`` this is stood.
+    public init(state: [UInt64]) {
+        precondition(state.count == 4, "SeededGenerator state has 4 words, got \(state.count)")
+        self.init(seed: 0)
+        (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
+    }
+}
