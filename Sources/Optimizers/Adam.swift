@@ -1,5 +1,6 @@
-// Adam (Kingma & Ba), with the same update order and bias correction as torch.optim.Adam, so
-// that learning rates and step counts carry over from the Python tools.
+// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter), with the same update order and bias
+// correction as torch.optim.Adam / AdamW, so that learning rates and step counts carry over from
+// the Python tools.
 
 #if canImport(Glibc)
 import Glibc
@@ -10,9 +11,9 @@ import Tensors
 
 /// Adam over a fixed list of leaf tensors that require gradients. Each ``step()`` reads every
 /// parameter's accumulated `grad`, updates `data` in place and leaves the gradient alone; call
-/// ``zeroGrad()`` before the next backward. Parameters without a gradient are skipped (and do not
-/// advance their moment estimates), as in PyTorch.
-public final class Adam {
+/// ``Optimizer/zeroGrad()`` before the next backward. Parameters without a gradient are skipped
+/// (and do not advance their moment estimates), as in PyTorch.
+public final class Adam: Optimizer {
     /// Step size (PyTorch `lr`).
     public var learningRate: Float
     /// Decay of the first-moment (mean) estimate.
@@ -21,8 +22,11 @@ public final class Adam {
     public let beta2: Float
     /// Added to the denominator for stability.
     public let epsilon: Float
-    /// L2 penalty added to the gradient (PyTorch Adam's `weight_decay`, not AdamW's decoupled form).
+    /// Weight decay: an L2 penalty added to the gradient (PyTorch Adam), or with `decoupled` a
+    /// shrink p ← p·(1 − lr·wd) before the update (PyTorch AdamW).
     public let weightDecay: Float
+    /// True for AdamW's decoupled weight decay.
+    public let decoupled: Bool
     /// The parameters being optimised.
     public let parameters: [Tensor]
     /// Number of updates taken per parameter.
@@ -32,7 +36,7 @@ public final class Adam {
     private var secondMoments: [[Float]]
 
     public init(parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                epsilon: Float = 1e-8, weightDecay: Float = 0) {
+                epsilon: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false) {
         precondition(parameters.allSatisfy(\.requiresGrad), "Adam: every parameter must require a gradient")
         precondition((0..<1).contains(beta1) && (0..<1).contains(beta2), "Adam: betas must be in [0, 1)")
         self.parameters = parameters
@@ -41,9 +45,15 @@ public final class Adam {
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
+        self.decoupled = decoupled
         stepCounts = Array(repeating: 0, count: parameters.count)
         firstMoments = parameters.map { [Float](repeating: 0, count: $0.count) }
         secondMoments = parameters.map { [Float](repeating: 0, count: $0.count) }
+    }
+
+    /// AdamW with PyTorch's defaults (weight decay 0.01).
+    public static func adamW(parameters: [Tensor], learningRate: Float = 1e-3, weightDecay: Float = 0.01) -> Adam {
+        Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay, decoupled: true)
     }
 
     /// Applies one update from the current gradients:
@@ -56,12 +66,15 @@ public final class Adam {
             let t = Float(stepCounts[k])
             let stepSize = learningRate / (1 - powf(beta1, t))
             let rootCorrection = (1 - powf(beta2, t)).squareRoot()
-            let (b1, b2, eps, wd) = (beta1, beta2, epsilon, weightDecay)
+            let (b1, b2, eps) = (beta1, beta2, epsilon)
+            let l2: Float = decoupled ? 0 : weightDecay
+            let shrink: Float = decoupled ? 1 - learningRate * weightDecay : 1
             firstMoments[k].withUnsafeMutableBufferPointer { m in
                 secondMoments[k].withUnsafeMutableBufferPointer { v in
                     p.data.withUnsafeMutableBufferPointer { x in
                         for i in 0..<x.count {
-                            let g = grad[i] + wd * x[i]
+                            let g = grad[i] + l2 * x[i]
+                            x[i] *= shrink
                             m[i] = b1 * m[i] + (1 - b1) * g
                             v[i] = b2 * v[i] + (1 - b2) * g * g
                             x[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection + eps)
@@ -72,8 +85,17 @@ public final class Adam {
         }
     }
 
-    /// Clears every parameter's accumulated gradient.
-    public func zeroGrad() {
-        for p in parameters { p.zeroGrad() }
+    private var kind: String { decoupled ? "adamw" : "adam" }
+
+    public var state: OptimizerState {
+        OptimizerState(kind: kind, stepCounts: stepCounts,
+                       buffers: ["exp_avg": firstMoments, "exp_avg_sq": secondMoments])
+    }
+
+    public func restore(_ state: OptimizerState) throws {
+        try state.validate(kind: kind, counts: parameters.map(\.count), names: ["exp_avg", "exp_avg_sq"])
+        stepCounts = state.stepCounts
+        firstMoments = state.buffers["exp_avg"]!
+        secondMoments = state.buffers["exp_avg_sq"]!
     }
 }
