@@ -39,8 +39,10 @@ let package = Package(
         .target(name: "ShapeWorld", dependencies: ["Tensors", "ImageCodecs"], swiftSettings: optimizeAlways),
         /// Gradient-based optimisers (Adam).
         .target(name: "Optimizers", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
-        /// The optimisation loop around an image parameterisation: cutouts, resampling, target fitting.
-        .target(name: "Generation", dependencies: ["Tensors", "Optimizers"], swiftSettings: optimizeAlways),
+        /// The optimisation loop around an image parameterisation, cutouts and views, prompt losses,
+        /// and VQGAN+CLIP rendering.
+        .target(name: "Generation", dependencies: ["Tensors", "Optimizers", "Checkpoints", "VQGAN", "CLIP"],
+                swiftSettings: optimizeAlways),
         /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
@@ -66,7 +68,8 @@ let package = Package(
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors", "CJPEG"]),
         .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "Tensors"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors"]),
-        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors"]),
+        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors", "VQGAN", "CLIP", "Checkpoints"],
+                    swiftSettings: optimizeAlways),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "VQGANTests", dependencies: ["VQGAN", "Tensors", "Checkpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),

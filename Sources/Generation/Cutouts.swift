@@ -9,6 +9,14 @@ import Darwin
 #endif
 import Tensors
 
+/// How a cutout window is resampled to the cutout size.
+public enum CutoutFilter: String, Sendable, CaseIterable {
+    /// Antialiased bilinear (a triangle widened by the shrink factor).
+    case bilinear
+    /// The VQGAN+CLIP notebooks' `resample`: Lanczos-2 low-pass, then bicubic with aligned corners.
+    case lanczosBicubic
+}
+
 /// Where each cutout is taken. Applying the same batch to two images (the render and a
 /// target) compares them view by view.
 public struct CutoutBatch {
@@ -21,14 +29,16 @@ public struct CutoutBatch {
     private let columnWeights: Tensor
 
     /// Builds the resampling maps for `windows` over an image of `height` x `width`.
-    public init(windows: [(top: Int, left: Int, side: Int)], height: Int, width: Int, cutSize: Int) {
+    public init(windows: [(top: Int, left: Int, side: Int)], height: Int, width: Int, cutSize: Int,
+                filter: CutoutFilter = .bilinear) {
         precondition(!windows.isEmpty, "no cutouts")
         self.windows = windows
         self.cutSize = cutSize
         var rows = [Float](), columns = [Float]()
+        let weights = filter == .bilinear ? Resampling.weights : Resampling.lanczosBicubicWeights
         for window in windows {
-            rows += Resampling.weights(offset: window.top, length: window.side, fullLength: height, outputLength: cutSize)
-            columns += Resampling.weights(offset: window.left, length: window.side, fullLength: width, outputLength: cutSize)
+            rows += weights(window.top, window.side, height, cutSize)
+            columns += weights(window.left, window.side, width, cutSize)
         }
         rowWeights = Tensor(shape: [windows.count, cutSize, height], data: rows)
         columnWeights = Tensor(shape: [windows.count * cutSize, width], data: columns)
@@ -36,7 +46,7 @@ public struct CutoutBatch {
 
     /// Draws `count` windows with `rng`.
     public static func random(count: Int, cutSize: Int, cutPower: Float = 1, height: Int, width: Int,
-                              using rng: inout SeededGenerator) -> CutoutBatch {
+                              filter: CutoutFilter = .bilinear, using rng: inout SeededGenerator) -> CutoutBatch {
         let maxSide = min(height, width)
         let minSide = min(cutSize, maxSide)
         let windows = (0..<count).map { _ -> (top: Int, left: Int, side: Int) in
@@ -46,7 +56,7 @@ public struct CutoutBatch {
             let left = Int(rng.next() % UInt64(width - side + 1))
             return (top, left, side)
         }
-        return CutoutBatch(windows: windows, height: height, width: width, cutSize: cutSize)
+        return CutoutBatch(windows: windows, height: height, width: width, cutSize: cutSize, filter: filter)
     }
 
     /// The cutouts of x [1, C, H, W] as [N, C, cutSize, cutSize].

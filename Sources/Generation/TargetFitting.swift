@@ -54,35 +54,37 @@ public struct FittingResult {
 }
 
 public enum TargetFitting {
-    /// Fits a ``LatentImage`` to `target` [1, 3, H, W]. `onEvent` is called synchronously on the
-    /// caller's thread; throwing from it stops the run and rethrows.
+    /// Fits a ``LatentImage`` to `target` [1, 3, H, W] with the shared ``OptimizationLoop``.
+    /// `onEvent` is called synchronously on the caller's thread; throwing from it stops the run
+    /// and rethrows.
     public static func run(target: Tensor, configuration c: FittingConfiguration,
-                           onEvent: (FittingEvent) throws -> Void) rethrows -> FittingResult {
+                           onEvent: (FittingEvent) throws -> Void) throws -> FittingResult {
         precondition(target.shape == [1, 3, c.height, c.width], "target shape \(target.shape) does not match \(c.width)x\(c.height)")
         precondition(c.steps >= 0 && c.cutouts > 0 && c.cutSize > 0, "bad fitting configuration")
         let image = c.initialImage.map { LatentImage(width: c.width, height: c.height, factor: c.latentFactor, initial: $0) }
             ?? LatentImage(width: c.width, height: c.height, factor: c.latentFactor, seed: c.seed)
-        let adam = Adam(parameters: [image.latent], learningRate: c.learningRate)
         // A separate stream for cutouts, so that changing their number leaves the initial latent alone.
         var rng = SeededGenerator(seed: c.seed &+ 0x632B_E59B_D9B4_E019)
+        let loop = OptimizationLoop(
+            parameter: image.latent, optimizer: Adam(parameters: [image.latent], learningRate: c.learningRate),
+            render: { _ in image.decode() },
+            loss: { rendered, _ in
+                let cuts = CutoutBatch.random(count: c.cutouts, cutSize: c.cutSize, cutPower: c.cutPower,
+                                              height: c.height, width: c.width, using: &rng)
+                let wanted = Autograd.withoutGrad { cuts.apply(target) }
+                return ((cuts.apply(rendered) - wanted).pow(2).mean(), [])
+            })
 
-        if c.snapshotEvery > 0 { try onEvent(.snapshot(step: 0, image: Autograd.withoutGrad { image.decode() })) }
+        if c.snapshotEvery > 0 { try onEvent(.snapshot(step: 0, image: loop.currentImage())) }
         var loss: Float = .nan
-        for step in stride(from: 1, through: c.steps, by: 1) {
-            let cuts = CutoutBatch.random(count: c.cutouts, cutSize: c.cutSize, cutPower: c.cutPower,
-                                          height: c.height, width: c.width, using: &rng)
-            let wanted = Autograd.withoutGrad { cuts.apply(target) }
-            let objective = (cuts.apply(image.decode()) - wanted).pow(2).mean()
-            loss = objective.item
-            adam.zeroGrad()
-            objective.backward()
-            adam.step()
-            try onEvent(.progress(step: step, total: c.steps, loss: loss))
-            if c.snapshotEvery > 0, step % c.snapshotEvery == 0 {
-                try onEvent(.snapshot(step: step, image: Autograd.withoutGrad { image.decode() }))
+        while loop.step < c.steps {
+            loss = try loop.takeStep().total
+            try onEvent(.progress(step: loop.step, total: c.steps, loss: loss))
+            if c.snapshotEvery > 0, loop.step % c.snapshotEvery == 0 {
+                try onEvent(.snapshot(step: loop.step, image: loop.currentImage()))
             }
         }
-        let final = Autograd.withoutGrad { image.decode() }
+        let final = loop.currentImage()
         let error = Autograd.withoutGrad { (final - target).pow(2).mean().item }
         return FittingResult(image: final, finalLoss: loss, fullImageError: error)
     }

@@ -156,7 +156,7 @@ struct TargetFittingTests {
         return Tensor(shape: [1, 3, h, w], data: data)
     }
 
-    @Test func convergesAndReportsEveryStep() {
+    @Test func convergesAndReportsEveryStep() throws {
         var config = FittingConfiguration(width: 32, height: 24, steps: 120, seed: 3)
         config.cutSize = 16
         config.cutouts = 8
@@ -165,7 +165,7 @@ struct TargetFittingTests {
         let initial = LatentImage(width: 32, height: 24, factor: 4, seed: 3).decode()
         let startError = (initial - t).pow(2).mean().item
         var steps: [Int] = [], snapshots: [Int] = [], losses: [Float] = []
-        let result = TargetFitting.run(target: t, configuration: config) { event in
+        let result = try TargetFitting.run(target: t, configuration: config) { event in
             switch event {
             case .progress(let step, let total, let loss):
                 #expect(total == 120)
@@ -183,14 +183,14 @@ struct TargetFittingTests {
         #expect(result.image.data.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
 
-    @Test func sameSeedSameResult() {
+    @Test func sameSeedSameResult() throws {
         var config = FittingConfiguration(width: 16, height: 16, steps: 10, seed: 9)
         config.cutSize = 8
-        let a = TargetFitting.run(target: target(16, 16), configuration: config) { _ in }
-        let b = TargetFitting.run(target: target(16, 16), configuration: config) { _ in }
+        let a = try TargetFitting.run(target: target(16, 16), configuration: config) { _ in }
+        let b = try TargetFitting.run(target: target(16, 16), configuration: config) { _ in }
         #expect(a.image.data == b.image.data)
         config.seed = 10
-        let c = TargetFitting.run(target: target(16, 16), configuration: config) { _ in }
+        let c = try TargetFitting.run(target: target(16, 16), configuration: config) { _ in }
         #expect(a.image.data != c.image.data)
     }
 

@@ -1,0 +1,95 @@
+// A render's resumable state: z, where it started, the optimiser's buffers, the step count and
+// the random stream, in one safetensors file (written atomically), with the settings as JSON
+// metadata so that a state cannot be resumed under other settings.
+
+import Checkpoints
+import Foundation
+import Optimizers
+import Tensors
+
+extension Renderer {
+    /// Writes the state to `url` (temporary file + rename).
+    public func saveState(to url: URL) throws {
+        let optimizerState = loop.optimizer.state
+        var tensors: [(name: String, shape: [Int], values: [Float])] = [("z", z.shape, z.data), ("z_initial", zInitial.shape, zInitial.data)]
+        for name in optimizerState.buffers.keys.sorted() {
+            for (k, values) in optimizerState.buffers[name]!.enumerated() {
+                tensors.append(("optimizer.\(name).\(k)", [values.count], values))
+            }
+        }
+        let settingsJSON = String(decoding: try JSONEncoder.sorted.encode(settings), as: UTF8.self)
+        try SafeTensors.write(tensors, metadata: [
+            "format": "vqclip-render-state",
+            "step": String(step),
+            "rng": rng.state.map(String.init).joined(separator: ","),
+            "optimizer": optimizerState.kind,
+            "optimizer_steps": optimizerState.stepCounts.map(String.init).joined(separator: ","),
+            "settings": settingsJSON,
+        ], to: url)
+    }
+
+    /// Continues from a state written by ``saveState(to:)`` for the same settings.
+    public func restoreState(from url: URL) throws {
+        let dict = try loadStateDict(contentsOf: url)
+        let file = url.path
+        guard dict.metadata["format"] == "vqclip-render-state" else { throw RenderError("\(file): not a vqclip render state") }
+        guard let json = dict.metadata["settings"]?.data(using: .utf8),
+              let saved = try? JSONDecoder().decode(RenderSettings.self, from: json) else {
+            throw RenderError("\(file): the state has no readable settings")
+        }
+        guard saved == settings else {
+            throw RenderError("\(file): the state was saved with other settings (prompt \"\(saved.prompt)\", seed \(saved.seed)); resume with the same options")
+        }
+        guard let stepText = dict.metadata["step"], let step = Int(stepText), (0...settings.iterations).contains(step),
+              let words = dict.metadata["rng"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4,
+              let kind = dict.metadata["optimizer"],
+              let counts = dict.metadata["optimizer_steps"]?.split(separator: ",").compactMap({ Int($0) }) else {
+            throw RenderError("\(file): the state's step, random stream or optimiser record is missing or corrupt")
+        }
+        func floats(_ name: String, count: Int) throws -> [Float] {
+            guard let t = dict[name], t.count == count else { throw RenderError("\(file): tensor \(name) is missing or has the wrong size") }
+            return try t.floats()
+        }
+        let zValues = try floats("z", count: z.count)
+        let zStart = try floats("z_initial", count: zInitial.count)
+        guard zStart == zInitial.data else { throw RenderError("\(file): the state starts from another latent (different models or init image)") }
+        var buffers: [String: [[Float]]] = [:]
+        for name in dict.names where name.hasPrefix("optimizer.") {
+            let parts = name.split(separator: ".")
+            guard parts.count == 3, let k = Int(parts[2]), k == 0 else { throw RenderError("\(file): unexpected tensor \(name)") }
+            buffers[String(parts[1])] = [try floats(name, count: z.count)]
+        }
+        do {
+            try loop.optimizer.restore(OptimizerState(kind: kind, stepCounts: counts, buffers: buffers))
+        } catch {
+            throw RenderError("\(file): \(error)")
+        }
+        z.data = zValues
+        loop.step = step
+        rng = SeededGenerator(state: words)
+    }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, so the same settings always give the same bytes.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}
+
+extension RenderSettings {
+    /// The settings as sorted-key JSON (recorded in PNGs and state files).
+    public func jsonString() -> String {
+        (try? JSONEncoder.sorted.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    /// Settings read back from ``jsonString()``.
+    public init(json: String) throws {
+        guard let data = json.data(using: .utf8) else { throw RenderError("settings are not UTF-8") }
+        do { self = try JSONDecoder().decode(RenderSettings.self, from: data) } catch {
+            throw RenderError("settings JSON is not valid: \(error)")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+// The pieces of a VQGAN+CLIP render that have exact expectations: the prompt syntax, the
+// notebooks' resampling map, the spherical prompt loss, and the pooled views.
+
+import Foundation
+import Testing
+@testable import Generation
+import Tensors
+
+@Suite("Render pieces")
+struct RenderPiecesTests {
+    @Test func promptSuffixesAreNumericOnly() throws {
+        #expect(try PromptSyntax.parseOne("a red circle") == WeightedPrompt(text: "a red circle"))
+        #expect(try PromptSyntax.parseOne("a red circle:2") == WeightedPrompt(text: "a red circle", weight: 2))
+        #expect(try PromptSyntax.parseOne(" blurry : -1 ") == WeightedPrompt(text: "blurry", weight: -1))
+        #expect(try PromptSyntax.parseOne("a cat:1.5:0.25") == WeightedPrompt(text: "a cat", weight: 1.5, stop: 0.25))
+        #expect(try PromptSyntax.parseOne("http://example.org/x.png") == WeightedPrompt(text: "http://example.org/x.png"))
+        #expect(try PromptSyntax.parseOne("note: a dog:3") == WeightedPrompt(text: "note: a dog", weight: 3))
+        #expect(throws: PromptError.self) { try PromptSyntax.parseOne(":2") }
+        #expect(throws: PromptError.self) { try PromptSyntax.parseOne("x:0") }
+    }
+
+    @Test func pipesAndStorySets() throws {
+        let sets = try PromptSyntax.parse("a | b:2 ^ c:-1:0.5 | | d ^")
+        #expect(sets == [[WeightedPrompt(text: "a"), WeightedPrompt(text: "b", weight: 2)],
+                         [WeightedPrompt(text: "c", weight: -1, stop: 0.5), WeightedPrompt(text: "d")]])
+        #expect(throws: PromptError.self) { try PromptSyntax.parse(" | ^ ") }
+    }
+
+    @Test func lanczosKernelMatchesTheNotebooksRamp() {
+        // lanczos(ramp(0.5, 2), 2) in PyTorch: taps at −1.5 … 1.5 step 0.5.
+        let k = Resampling.lanczosKernel(ratio: 0.5)
+        #expect(k.count == 7)
+        #expect(abs(k.reduce(0, +) - 1) < 1e-12)
+        #expect(abs(k[3] - k.max()!) < 1e-12 && abs(k[0] - k[6]) < 1e-12)
+    }
+
+    @Test func bicubicUpscaleWithAlignedCornersKeepsEndpointsAndRows() {
+        // Upscaling: no low-pass; aligned corners put the first and last outputs on the ends.
+        let w = Resampling.lanczosBicubicWeights(offset: 2, length: 5, fullLength: 9, outputLength: 9)
+        for o in 0..<9 {
+            let row = w[(o * 9)..<((o + 1) * 9)]
+            #expect(abs(row.reduce(0, +) - 1) < 1e-5)
+            #expect(row.prefix(2).allSatisfy { $0 == 0 })
+        }
+        #expect(abs(w[0 * 9 + 2] - 1) < 1e-6 && abs(w[8 * 9 + 6] - 1) < 1e-6)
+        // Shrinking keeps rows normalised too (the low-pass sums to one, reflect padding keeps mass).
+        let d = Resampling.lanczosBicubicWeights(offset: 0, length: 40, fullLength: 40, outputLength: 16)
+        for o in 0..<16 { #expect(abs(d[(o * 40)..<((o + 1) * 40)].reduce(0, +) - 1) < 1e-4) }
+    }
+
+    @Test func sphericalLossIsHalfTheSquaredAngle() {
+        // Orthogonal unit vectors: θ = π/2, d = θ²/2; a negative weight flips the sign.
+        let features = Tensor(shape: [1, 2], data: [3, 0], requiresGrad: true)
+        let target = PromptTarget(label: "t", embeddings: Tensor(shape: [1, 2], data: [0, 5]), weight: 2, stop: -.infinity)
+        let loss = target.loss(features)
+        #expect(abs(loss.item - 2 * Float.pi * Float.pi / 8) < 1e-5)
+        let away = PromptTarget(label: "t", embeddings: Tensor(shape: [1, 2], data: [0, 5]), weight: -1, stop: -.infinity)
+        #expect(abs(away.loss(features).item + Float.pi * Float.pi / 8) < 1e-5)
+        // A stop above the signed distance gates the gradient off.
+        let stopped = PromptTarget(label: "t", embeddings: Tensor(shape: [1, 2], data: [0, 5]), weight: 1, stop: 2)
+        stopped.loss(features).backward()
+        #expect(features.gradData!.allSatisfy { $0 == 0 })
+    }
+
+    @Test func pooledViewsWithoutAugmentationAreThePooledImage() {
+        let image = Tensor.uniform([1, 3, 12, 12], seed: 5)
+        var rng = SeededGenerator(seed: 1)
+        let views = AugmentedViews(count: 3, size: 6, augmentations: [], noise: 0).apply(image, using: &rng)
+        let pooled = (Tensor.adaptiveAvgPool2d(image, outputHeight: 6, outputWidth: 6)
+            + Tensor.adaptiveMaxPool2d(image, outputHeight: 6, outputWidth: 6)) * 0.5
+        #expect(views.shape == [3, 3, 6, 6])
+        for v in 0..<3 { #expect(Array(views.data[(v * 108)..<((v + 1) * 108)]) == pooled.data) }
+    }
+
+    @Test func augmentedViewsAreSeededAndDifferentiable() {
+        let image = Tensor.uniform([1, 3, 16, 16], seed: 6, requiresGrad: true)
+        var a = SeededGenerator(seed: 9), b = SeededGenerator(seed: 9)
+        let settings = AugmentedViews(count: 4, size: 8)
+        let first = settings.apply(image, using: &a)
+        #expect(first.data == settings.apply(image, using: &b).data)
+        first.sum().backward()
+        #expect(image.gradData!.contains { $0 != 0 })
+    }
+
+    @Test func homographyMapsTheCorners() {
+        let from: [(Float, Float)] = [(0, 0), (10, 0), (10, 10), (0, 10)]
+        let to: [(Float, Float)] = [(1, 2), (9, 1), (8, 9), (2, 8)]
+        let h = Projective.homography(from: from, to: to)
+        for ((x, y), (u, v)) in zip(from, to) {
+            let w = h[6] * x + h[7] * y + h[8]
+            #expect(abs((h[0] * x + h[1] * y + h[2]) / w - u) < 1e-3 && abs((h[3] * x + h[4] * y + h[5]) / w - v) < 1e-3)
+        }
+        let m: [Float] = [1.2, 0.1, 3, -0.2, 0.9, 1, 0.001, 0.002, 1]
+        let product = Projective.multiply(m, Projective.inverse(m))
+        for i in 0..<9 { #expect(abs(product[i] - Projective.identity[i]) < 1e-5) }
+    }
+}
