@@ -11,7 +11,9 @@ let package = Package(
     products: [
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
+        .library(name: "ImageTensors", targets: ["ImageTensors"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "Layers", targets: ["Layers"]),
         .library(name: "VQGAN", targets: ["VQGAN"]),
         .library(name: "CLIP", targets: ["CLIP"]),
         .executable(name: "vqclip", targets: ["vqclip"]),
@@ -34,48 +36,57 @@ let package = Package(
         /// Dense Float32 tensors, reverse-mode autodiff and the differentiable ops.
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
-        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "CZlib", "Tensors"], swiftSettings: optimizeAlways),
+        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "CZlib"], swiftSettings: optimizeAlways),
+        /// Where images meet tensors: RGBImage ↔ [1, 3, H, W] Float tensors.
+        .target(name: "ImageTensors", dependencies: ["ImageCodecs", "Tensors"], swiftSettings: optimizeAlways),
         /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
-        .target(name: "ShapeWorld", dependencies: ["Tensors", "ImageCodecs"], swiftSettings: optimizeAlways),
+        .target(name: "ShapeWorld", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
         /// Gradient-based optimisers (Adam).
         .target(name: "Optimizers", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
         /// The optimisation loop around an image parameterisation, cutouts and views, prompt losses,
         /// and VQGAN+CLIP rendering.
-        .target(name: "Generation", dependencies: ["Tensors", "Optimizers", "Checkpoints", "VQGAN", "CLIP"],
+        .target(name: "Generation", dependencies: ["Tensors", "Optimizers", "Checkpoints", "ImageCodecs", "ImageTensors",
+                                                   "VQGAN", "CLIP"],
                 swiftSettings: optimizeAlways),
-        /// PyTorch zip/legacy/TorchScript checkpoints, safetensors, taming YAML configs.
+        /// File formats: PyTorch zip/legacy/TorchScript checkpoints, safetensors, YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
         /// OpenAI CLIP: tokenizer, vision and text transformers, checkpoint loading, preprocessing.
-        .target(name: "CLIP", dependencies: ["Tensors", "Checkpoints", "CZlib"],
+        /// Strict weight loading by checkpoint key and the layers built from it (Linear, LayerNorm, Conv2d).
+        .target(name: "Layers", dependencies: ["Tensors", "Checkpoints"], swiftSettings: optimizeAlways),
+        .target(name: "CLIP", dependencies: ["Tensors", "Checkpoints", "Layers", "CZlib"],
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/html5-entities.txt"),
                             .copy("Resources/LICENSE-CLIP-vocab")],
                 swiftSettings: optimizeAlways),
 
         /// taming-transformers VQGAN: encoder, quantizer, decoder, patch discriminator.
-        .target(name: "VQGAN", dependencies: ["Tensors", "Checkpoints"], swiftSettings: optimizeAlways),
+        .target(name: "VQGAN", dependencies: ["Tensors", "Checkpoints", "Layers"], swiftSettings: optimizeAlways),
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP",
+            "Tensors", "ImageCodecs", "ImageTensors", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "VQGAN", "CLIP", "COpenBLAS", "CAllocator"],
+        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "Layers", "VQGAN", "CLIP", "COpenBLAS", "CAllocator"],
                           swiftSettings: optimizeAlways),
 
         // MARK: Tests
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "Tensors", "CJPEG"]),
-        .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "Tensors"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors"]),
-        .testTarget(name: "GenerationTests", dependencies: ["Generation", "Tensors", "VQGAN", "CLIP", "Checkpoints"],
+        /// Shared comparisons (assertClose, the parity error) and builders for every test target.
+        .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"], swiftSettings: optimizeAlways),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "CJPEG"]),
+        .testTarget(name: "ImageTensorsTests", dependencies: ["ImageTensors", "ImageCodecs", "Tensors"]),
+        .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "ImageTensors", "Tensors"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["TestSupport", "Optimizers", "Tensors"]),
+        .testTarget(name: "GenerationTests", dependencies: ["TestSupport", "Generation", "Tensors", "VQGAN", "CLIP",
+                                                         "Checkpoints", "ImageCodecs", "ImageTensors"],
                     swiftSettings: optimizeAlways),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "VQGANTests", dependencies: ["VQGAN", "Tensors", "Checkpoints"],
+        .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "VQGANTests", dependencies: ["TestSupport", "VQGAN", "Layers", "Tensors", "Checkpoints"],
                     resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")],
+        .testTarget(name: "CLIPTests", dependencies: ["TestSupport", "CLIP", "Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")],
                     swiftSettings: optimizeAlways),
         // Runs the built `vqclip` binary; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "CLITests", dependencies: ["vqclip", "ImageCodecs"]),
+        .testTarget(name: "CLITests", dependencies: ["vqclip", "ImageCodecs", "CLIP", "Tensors"]),
     ]
 )

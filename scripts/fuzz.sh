@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 # fuzzer does not exercise), so that editing the tree while a campaign runs is harmless.
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
-rm "$OUT/src/TamingYAML.swift"
+rm "$OUT/src/YAML.swift"
 SOURCES=$(ls "$OUT"/src/*.swift)
 
 seed() {

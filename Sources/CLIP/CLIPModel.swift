@@ -3,33 +3,74 @@
 
 import Checkpoints
 import Foundation
+import Layers
 import Tensors
 
-/// OpenAI's CLIP (ViT variants) with frozen weights.
+/// OpenAI's CLIP (ViT variants).
 ///
 /// `encodeImage` is differentiable with respect to its input: rendering takes d loss / d pixels
-/// through it, batched over cutouts. The weights never receive gradients, so backward only
-/// computes what the input gradient needs.
+/// through it, batched over cutouts. Weights loaded frozen (the default) never receive gradients,
+/// so backward only computes what the input gradient needs; loaded with `requiresGrad: true`,
+/// every parameter (``parameters``) is a leaf that training can update.
 public final class CLIPModel {
     /// The size inferred from the weights.
     public let configuration: CLIPConfiguration
     public let visual: VisionTransformer
     public let text: TextTransformer
-    /// The learned temperature, stored as its logarithm (exp(logitScale) ≈ 100 when trained).
-    public let logitScale: Float
+    /// The learned temperature `logit_scale` [] (a scalar tensor), stored as its logarithm.
+    public let logitScaleTensor: Tensor
+    /// Every parameter under its OpenAI checkpoint key, in build order.
+    public let parameters: [(name: String, tensor: Tensor)]
 
-    /// Builds the model from validated weights.
-    public init(weights: CLIPWeights) throws {
-        configuration = weights.configuration
-        visual = try VisionTransformer(weights: weights)
-        text = try TextTransformer(weights: weights)
-        logitScale = try weights.tensor("logit_scale").data[0]
+    /// The temperature's logarithm as a number (exp(logitScale) ≈ 100 when trained).
+    public var logitScale: Float { logitScaleTensor.data[0] }
+
+    /// Builds the model from OpenAI-named weights, strictly: every tensor must be present with
+    /// its exact shape and every stored tensor must be used.
+    public init(configuration: CLIPConfiguration, weights: WeightLoader) throws {
+        self.configuration = configuration
+        let root = weights.root
+        visual = try VisionTransformer(root.scope("visual"), configuration: configuration)
+        text = try TextTransformer(root, configuration: configuration)
+        logitScaleTensor = try root.tensor("logit_scale", shape: [], initializer: .constant(Float(Foundation.log(100.0))))
+        try weights.finish()
+        parameters = weights.parameters
+    }
+
+    /// Builds the model from a checkpoint's state dict, recognising the naming: OpenAI's
+    /// (`visual.transformer.resblocks.0.attn.in_proj_weight`, also in TorchScript archives) or
+    /// Hugging Face's (`vision_model.encoder.layers.0.self_attn.q_proj.weight`, renamed and fused).
+    /// The size is inferred from the shapes. Parameters require gradients when `requiresGrad`.
+    public convenience init(stateDict: StateDict, requiresGrad: Bool = false) throws {
+        let file = (stateDict.source as NSString).lastPathComponent
+        var source = WeightSource(stateDict: stateDict, file: file)
+        for name in Self.ignoredNames { source.entries[name] = nil }
+        if source.entries.keys.contains(where: { $0.hasPrefix("vision_model.") || $0.hasPrefix("text_model.") }) {
+            source.entries = try HuggingFaceNames.toOpenAI(source.entries, source: file)
+        }
+        let configuration = try CLIPConfiguration(shapes: source.entries.mapValues(\.shape), source: file)
+        let loader = WeightLoader(source: source, requiresGrad: requiresGrad)
+        do { try self.init(configuration: configuration, weights: loader) } catch let error as WeightError {
+            throw CLIPError(error.description)
+        }
+    }
+
+    /// Buffers that carry no weights: TorchScript's scalar attributes, Hugging Face's position ids.
+    static let ignoredNames: Set<String> = [
+        "input_resolution", "context_length", "vocab_size",
+        "text_model.embeddings.position_ids", "vision_model.embeddings.position_ids",
+    ]
+
+    /// Random weights of a given size, for benchmarks and for training from scratch.
+    public static func random(_ configuration: CLIPConfiguration, seed: UInt64 = 0, requiresGrad: Bool = false) -> CLIPModel {
+        // Random weights take every shape the model asks for, so building cannot fail.
+        try! CLIPModel(configuration: configuration, weights: WeightLoader(randomSeed: seed, requiresGrad: requiresGrad))
     }
 
     /// Loads a checkpoint: a file in any format the Checkpoints module reads (OpenAI's TorchScript
     /// `.pt`, a state-dict `.pt`, safetensors with OpenAI or Hugging Face names) or a Hugging Face
     /// folder holding `model.safetensors`.
-    public convenience init(contentsOf url: URL) throws {
+    public convenience init(contentsOf url: URL, requiresGrad: Bool = false) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw CLIPError("\(url.path): no such file or folder")
@@ -42,7 +83,7 @@ public final class CLIPModel {
         do { stateDict = try loadStateDict(contentsOf: file) } catch let error as CheckpointError {
             throw CLIPError(error.description)
         }
-        try self.init(weights: CLIPWeights(stateDict: stateDict))
+        try self.init(stateDict: stateDict, requiresGrad: requiresGrad)
     }
 
     /// The tokenizer that goes with a checkpoint: a Hugging Face folder's own vocabulary when it

@@ -1,28 +1,33 @@
 // CLIP's text tower: token + positional embedding → causal residual attention blocks → ln_final
 // at the end-of-text position (the largest id of each row, as OpenAI's argmax) → · text_projection.
 
+import Layers
 import Tensors
 
-/// The text tower of a CLIP model (frozen weights).
+/// The text tower of a CLIP model (its tensors sit at the checkpoint's root, beside `visual`).
 public struct TextTransformer {
     public let configuration: CLIPConfiguration
     let tokenEmbedding: Tensor        // [V, W]
-    let positions: Tensor             // [context, W]
-    let blocks: [ResidualAttentionBlock]
-    let lnFinalWeight: Tensor, lnFinalBias: Tensor
-    let projection: Tensor            // [W, E]
+    let positionalEmbedding: Tensor   // [context, W]
+    let resblocks: [ResidualAttentionBlock]
+    let lnFinal: LayerNorm
+    let textProjection: Tensor        // [W, E]
 
-    init(weights: CLIPWeights) throws {
-        let c = weights.configuration
+    /// Reads `token_embedding`, `positional_embedding`, `transformer`, `ln_final` and
+    /// `text_projection` under `w` (the model's root).
+    init(_ w: WeightScope, configuration c: CLIPConfiguration) throws {
         configuration = c
-        tokenEmbedding = try weights.tensor("token_embedding.weight")
-        positions = try weights.tensor("positional_embedding")
-        blocks = try (0..<c.textLayers).map {
-            try ResidualAttentionBlock(weights: weights, prefix: "transformer.resblocks.\($0).", width: c.textWidth, heads: c.textHeads)
+        let width = c.textWidth
+        tokenEmbedding = try w.scope("token_embedding").tensor("weight", shape: [c.vocabSize, width],
+                                                                 initializer: .normal(std: 0.02))
+        positionalEmbedding = try w.tensor("positional_embedding", shape: [c.contextLength, width],
+                                           initializer: .normal(std: 0.01))
+        let blocks = w.scope("transformer").scope("resblocks")
+        resblocks = try (0..<c.textLayers).map {
+            try ResidualAttentionBlock(blocks.scope("\($0)"), width: width, heads: c.textHeads)
         }
-        lnFinalWeight = try weights.tensor("ln_final.weight")
-        lnFinalBias = try weights.tensor("ln_final.bias")
-        projection = try weights.tensor("text_projection")
+        lnFinal = try LayerNorm(w.scope("ln_final"), features: width)
+        textProjection = try w.tensor("text_projection", shape: [width, c.embedDim], initializer: .normal(std: 0.02))
     }
 
     /// Text features [N, embed] of token rows (each of the same length ≤ the context, padded
@@ -39,15 +44,13 @@ public struct TextTransformer {
                 throw CLIPError("CLIP text: token id \(bad) outside the vocabulary of \(c.vocabSize)")
             }
         }
-        let n = tokens.count, w = c.textWidth
-        let pos = length == c.contextLength ? positions
-            : Tensor(shape: [length, w], data: Array(positions.data[0..<(length * w)]))
-        var x = Tensor.embedding(tokens.flatMap { $0 }, shape: [n, length], weight: tokenEmbedding) + pos
-        for block in blocks { x = block(x, causal: true) }
+        let n = tokens.count
+        let positions = length == c.contextLength
+            ? positionalEmbedding : Tensor.slice(positionalEmbedding, axis: 0, range: 0..<length)
+        var x = Tensor.embedding(tokens.flatMap { $0 }, shape: [n, length], weight: tokenEmbedding) + positions
+        for block in resblocks { x = block(x, causal: true) }
         // First position of the row maximum (numpy/torch argmax).
         let ends = tokens.map { row in row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! }
-        let eot = gatherRows(x, at: ends)
-        let y = Tensor.layerNorm(eot, weight: lnFinalWeight, bias: lnFinalBias, eps: 1e-5)
-        return Tensor.matmul(y, projection)
+        return Tensor.matmul(lnFinal(gatherRows(x, at: ends)), textProjection)
     }
 }

@@ -121,6 +121,17 @@ public struct StateDict: Sendable {
         return StateDict(tensors: kept, format: format, metadata: metadata, source: source)
     }
 
+    /// The distinct integers `i` of keys `prefix + "{i}." + …`: the layers of a numbered
+    /// module list (`decoder.up.` → 0, 1, 2, …).
+    public func indices(under prefix: String) -> Set<Int> {
+        var found = Set<Int>()
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            if let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) { found.insert(i) }
+        }
+        return found
+    }
+
     /// Total number of elements over all tensors.
     public var parameterCount: Int { names.reduce(0) { $0 + (tensors[$1]?.count ?? 0) } }
 }

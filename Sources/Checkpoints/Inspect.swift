@@ -1,6 +1,6 @@
-// `vqclip inspect`: what a checkpoint contains and which known model it is, recognised from
-// tensor names and shapes alone (taming VQGAN / GumbelVQ / Net2Net first stages, OpenAI CLIP
-// ViT and ResNet archives, Hugging Face CLIP).
+// `vqclip inspect`: what a checkpoint contains (format, tensors, parameter count) and which
+// model it is. The model is named by the network modules, each asked in turn whether it
+// recognises the tensor names and shapes; this module knows only file formats.
 
 import Foundation
 
@@ -24,14 +24,14 @@ public struct InspectReport: Sendable, Codable {
     public var parameterCount: Int
     public var tensors: [Entry]
     public var metadata: [String: String]
-    /// For a taming VQGAN, its configuration as reconstructed from the tensor shapes.
-    public var tamingConfig: TamingConfig?
+    /// The recognised model's configuration in one line, when its recogniser can tell.
+    public var modelConfiguration: String?
 
     /// Multi-line text: a summary followed by one aligned line per tensor.
     public func text() -> String {
         var lines = ["file: \(file)", "format: \(formatDescription)", "model: \(model ?? "not recognized")",
                      "tensors: \(tensors.count), parameters: \(groupedDigits(parameterCount))"]
-        if let config = tamingConfig { lines.append("config (from shapes, resolution assumed): \(config.summary)") }
+        if let config = modelConfiguration { lines.append("config: \(config)") }
         // Lightning facts already appear in the format line.
         let hidden: Set<String> = metadata["lightning"] == "true"
             ? ["lightning", "state_dict_key", "epoch", "global_step", "pytorch-lightning_version"]
@@ -59,8 +59,22 @@ public struct InspectReport: Sendable, Codable {
     }
 }
 
-/// Describes a loaded state dict for `vqclip inspect`.
-public func describe(_ sd: StateDict) -> InspectReport {
+/// What a network module says about a state dict it recognises.
+public struct ModelRecognition: Sendable {
+    /// The model, e.g. "taming VQGAN f16, n_embed 16384, z_channels 256".
+    public var model: String
+    /// Its configuration in one line, when the shapes tell it.
+    public var configuration: String?
+
+    public init(model: String, configuration: String? = nil) {
+        self.model = model
+        self.configuration = configuration
+    }
+}
+
+/// Describes a loaded state dict for `vqclip inspect`; the first of `recognizers` that
+/// recognises the tensors names the model.
+public func describe(_ sd: StateDict, recognizers: [(StateDict) -> ModelRecognition?] = []) -> InspectReport {
     var formatDescription = sd.format.displayName
     if sd.metadata["lightning"] == "true" {
         var facts: [String] = []
@@ -69,91 +83,12 @@ public func describe(_ sd: StateDict) -> InspectReport {
         if let step = sd.metadata["global_step"] { facts.append("global_step \(step)") }
         formatDescription += ", Lightning checkpoint" + (facts.isEmpty ? "" : " (\(facts.joined(separator: ", ")))")
     }
-    let taming = recognizeTaming(sd)
+    let recognition = recognizers.lazy.compactMap { $0(sd) }.first
     return InspectReport(
         file: sd.source, format: sd.format.rawValue, formatDescription: formatDescription,
-        model: taming ?? recognizeCLIP(sd), parameterCount: sd.parameterCount,
+        model: recognition?.model, parameterCount: sd.parameterCount,
         tensors: sd.names.compactMap { name in sd[name].map { .init(name: name, dtype: $0.dtype.rawValue, shape: $0.shape) } },
-        metadata: sd.metadata,
-        tamingConfig: taming == nil ? nil : try? TamingConfig.inferred(from: sd))
-}
-
-/// Names the model a state dict holds, from its key layout and shapes, or nil.
-public func recognizeModel(_ sd: StateDict) -> String? {
-    recognizeTaming(sd) ?? recognizeCLIP(sd)
-}
-
-private func recognizeCLIP(_ sd: StateDict) -> String? {
-    recognizeOpenAICLIP(sd) ?? recognizeHuggingFaceCLIP(sd)
-}
-
-/// Distinct integers `i` of keys `prefix + "{i}." + …`.
-func indices(_ sd: StateDict, under prefix: String) -> Set<Int> {
-    var found = Set<Int>()
-    for name in sd.names where name.hasPrefix(prefix) {
-        let rest = name.dropFirst(prefix.count)
-        if let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) { found.insert(i) }
-    }
-    return found
-}
-
-private func recognizeTaming(_ sd: StateDict) -> String? {
-    for prefix in ["", "first_stage_model."] {
-        guard let decoderIn = sd[prefix + "decoder.conv_in.weight"] else { continue }
-        let levels = indices(sd, under: prefix + "decoder.up.").count
-        let factor = levels > 0 ? 1 << (levels - 1) : 0
-        var description: String
-        if let codebook = sd[prefix + "quantize.embed.weight"], sd[prefix + "quantize.proj.weight"] != nil {
-            description = "taming GumbelVQ f\(factor), n_embed \(codebook.shape.first ?? 0)"
-        } else if let codebook = sd[prefix + "quantize.embedding.weight"] {
-            description = "taming VQGAN f\(factor), n_embed \(codebook.shape.first ?? 0)"
-        } else {
-            continue
-        }
-        if let width = decoderIn.shape.dropFirst().first { description += ", z_channels \(width)" }
-        if sd[prefix + "encoder.conv_in.weight"] == nil { description += " (decoder only)" }
-        if !prefix.isEmpty { description = "taming Net2Net transformer; first stage: " + description }
-        return description
-    }
-    return nil
-}
-
-private func recognizeOpenAICLIP(_ sd: StateDict) -> String? {
-    guard sd["token_embedding.weight"] != nil, sd["visual.proj"] != nil || sd["visual.attnpool.c_proj.weight"] != nil else { return nil }
-    if let conv = sd["visual.conv1.weight"], conv.shape.count == 4, let positions = sd["visual.positional_embedding"] {
-        let layers = indices(sd, under: "visual.transformer.resblocks.").count
-        return "OpenAI CLIP " + vitName(conv: conv, positions: positions, layers: layers)
-    }
-    // ModifiedResNet: visual.layer{1..4}.{i} blocks.
-    let blocks = (1 ... 4).map { indices(sd, under: "visual.layer\($0).").count }
-    let known: [[Int]: String] = [[3, 4, 6, 3]: "RN50", [3, 4, 23, 3]: "RN101", [4, 6, 10, 6]: "RN50x4",
-                                  [6, 8, 18, 8]: "RN50x16", [3, 15, 36, 10]: "RN50x64"]
-    return "OpenAI CLIP " + (known[blocks] ?? "ResNet (blocks \(blocks.map(String.init).joined(separator: "-")))")
-}
-
-/// The ViT variant from the patch convolution [width, 3, patch, patch] and the position table
-/// [1 + grid², width], whose grid gives the input resolution.
-private func vitName(conv: StoredTensor, positions: StoredTensor, layers: Int) -> String {
-    let width = conv.shape[0]
-    let patch = conv.shape[3]
-    let tokens = positions.shape.first ?? 1
-    let resolution = patch * Int(Double(max(tokens - 1, 0)).squareRoot().rounded())
-    switch (width, patch, resolution, layers) {
-    case (768, 32, 224, 12): return "ViT-B/32"
-    case (768, 16, 224, 12): return "ViT-B/16"
-    case (1024, 14, 224, 24): return "ViT-L/14"
-    case (1024, 14, 336, 24): return "ViT-L/14@336px"
-    default: return "ViT (width \(width), patch \(patch), resolution \(resolution), \(layers) layer\(layers == 1 ? "" : "s"))"
-    }
-}
-
-private func recognizeHuggingFaceCLIP(_ sd: StateDict) -> String? {
-    let p = sd["vision_model.embeddings.patch_embedding.weight"] != nil ? "" : "clip."
-    guard let conv = sd[p + "vision_model.embeddings.patch_embedding.weight"], conv.shape.count == 4,
-          sd[p + "text_model.embeddings.token_embedding.weight"] != nil,
-          let positions = sd[p + "vision_model.embeddings.position_embedding.weight"] else { return nil }
-    let layers = indices(sd, under: p + "vision_model.encoder.layers.").count
-    return "Hugging Face CLIP " + vitName(conv: conv, positions: positions, layers: layers)
+        metadata: sd.metadata, modelConfiguration: recognition?.configuration)
 }
 
 /// 91234567 → "91,234,567".

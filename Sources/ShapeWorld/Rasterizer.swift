@@ -6,7 +6,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import ImageCodecs
 import Tensors
 
 public enum ShapeRasterizer {
@@ -47,11 +46,6 @@ public enum ShapeRasterizer {
             }
         }
         return Tensor(shape: [1, 3, height, width], data: data)
-    }
-
-    /// Renders `scene` as an 8-bit image.
-    public static func renderImage(_ scene: Scene, width: Int, height: Int, samplesPerAxis: Int = 4) -> RGBImage {
-        RGBImage(tensor: render(scene, width: width, height: height, samplesPerAxis: samplesPerAxis))
     }
 
     /// The palette colour as [0, 1] floats (blending is done on the stored sRGB values, as image

@@ -1,33 +1,9 @@
 // The building blocks of taming's encoder and decoder (taming/modules/diffusionmodules/model.py):
-// convolution, GroupNorm(32, eps 1e-6), ResnetBlock, single-head spatial AttnBlock, nearest-x2
+// GroupNorm(32, eps 1e-6), ResnetBlock, single-head spatial AttnBlock, nearest-x2
 // Upsample and the asymmetric-pad stride-2 Downsample. All NCHW, all differentiable.
 
+import Layers
 import Tensors
-
-/// A 2-D convolution with PyTorch's `Conv2d` parameters (`weight` [out, in, k, k], `bias` [out]).
-public struct Conv2d {
-    /// [out, in, k, k]
-    public let weight: Tensor
-    /// [out], absent for convolutions followed by BatchNorm.
-    public let bias: Tensor?
-    public let stride: Int
-    /// Zero padding on every side.
-    public let padding: Int
-
-    /// Reads `weight` (and `bias`) under `w`, e.g. `decoder.conv_in`.
-    public init(_ w: WeightScope, in inChannels: Int, out outChannels: Int, kernel: Int,
-                stride: Int = 1, padding: Int = 0, bias: Bool = true) throws {
-        weight = try w.tensor("weight", shape: [outChannels, inChannels, kernel, kernel])
-        self.bias = bias ? try w.tensor("bias", shape: [outChannels], initializer: .zeros) : nil
-        self.stride = stride
-        self.padding = padding
-    }
-
-    /// x [N, in, H, W] → [N, out, H', W'].
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
-    }
-}
 
 /// taming's `Normalize`: GroupNorm with 32 groups, eps 1e-6, per-channel affine.
 public struct GroupNorm32 {

@@ -3,6 +3,7 @@
 // attention resolutions, nearest ×2 Upsample between levels), GroupNorm, swish and conv_out.
 // No tanh: the output is unbounded (about [−1, 1]).
 
+import Layers
 import Tensors
 
 /// Latent [N, z_channels, h, w] → image [N, out_ch, h·f, w·f] (f = 2^(levels−1)).

@@ -3,6 +3,7 @@
 // BatchNorm (or ActNorm) after every convolution but the first and the last. Output: one logit
 // per overlapping patch, no sigmoid.
 
+import Layers
 import Tensors
 
 /// PatchGAN discriminator; parameters under `loss.discriminator.main.{k}` as in the checkpoint.

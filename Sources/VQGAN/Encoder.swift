@@ -2,6 +2,7 @@
 // feature map has an attention resolution, a Downsample between levels), the middle
 // (ResnetBlock, AttnBlock, ResnetBlock), then GroupNorm, swish and conv_out to z_channels.
 
+import Layers
 import Tensors
 
 /// Image [N, in_channels, H, W] → latent [N, z_channels, H/f, W/f] (f = 2^(levels−1)).

@@ -2,6 +2,7 @@
 // straight-through gradient. The nearest entry comes from one GEMM: |z − e|² = |z|² + |e|² − 2 z·e,
 // first index on ties, exactly as the reference computes it.
 
+import Layers
 import Tensors
 
 /// The codebook and nearest-neighbour quantization of [N, C, H, W] latents.

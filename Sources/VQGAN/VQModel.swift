@@ -4,6 +4,7 @@
 
 import Checkpoints
 import Foundation
+import Layers
 import Tensors
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,7 @@ public final class VQModel {
     public init(config: VQGANConfig, weights: WeightLoader, withDiscriminator: Bool = false) throws {
         try config.validate(file: weights.file)
         self.config = config
-        let root = WeightScope(loader: weights, path: "")
+        let root = weights.root
         let d = config.ddconfig
         encoder = try Encoder(root.scope("encoder"), config: d)
         decoder = try Decoder(root.scope("decoder"), config: d)
@@ -112,18 +113,20 @@ public final class VQModel {
             }
             config = try VQGANConfig(json: data, file: configURL.path)
         }
-        let stateDict = try loadStateDict(contentsOf: checkpoint)
+        // A Net2Net checkpoint keeps the first stage under `first_stage_model.`.
+        let stateDict = try loadStateDict(contentsOf: checkpoint).strippingPrefix(prefix)
         if withDiscriminator, var disc = config.discriminator {
-            let first = prefix + "loss.discriminator.main.0.weight"
-            if let shape = stateDict.tensors[first]?.shape, shape.count == 4 {
+            if let shape = stateDict.tensors["loss.discriminator.main.0.weight"]?.shape, shape.count == 4 {
                 disc.ndf = shape[0]
                 disc.inChannels = shape[1]
             }
-            disc.useActNorm = stateDict.tensors[prefix + "loss.discriminator.main.3.loc"] != nil
+            disc.useActNorm = stateDict.tensors["loss.discriminator.main.3.loc"] != nil
             config.discriminator = disc
         }
-        let loader = WeightLoader(source: WeightSource(stateDict: stateDict), prefix: prefix, requiresGrad: requiresGrad)
-        return try VQModel(config: config, weights: loader, withDiscriminator: withDiscriminator)
+        let loader = WeightLoader(source: WeightSource(stateDict: stateDict), requiresGrad: requiresGrad)
+        do { return try VQModel(config: config, weights: loader, withDiscriminator: withDiscriminator) } catch let error as WeightError {
+            throw VQGANError(error.description)
+        }
     }
 
     /// Image [N, in_channels, H, W] in [−1, 1] → continuous latent [N, embed_dim, H/f, W/f]

@@ -1,6 +1,7 @@
 // Timing of the VQGAN+CLIP generation step's VQGAN part: one decoder forward + backward with
 // respect to the latent (frozen weights) at 256×256 with the full f16_16384 architecture.
 
+import Layers
 import Tensors
 import VQGAN
 

@@ -7,6 +7,7 @@ import ArgumentParser
 import Foundation
 import Generation
 import ImageCodecs
+import ImageTensors
 import ShapeWorld
 import Tensors
 

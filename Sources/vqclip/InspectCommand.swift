@@ -2,7 +2,9 @@
 
 import ArgumentParser
 import Checkpoints
+import CLIP
 import Foundation
+import VQGAN
 
 /// Prints the format, every tensor's name, dtype and shape, the parameter count and the
 /// recognised model of a checkpoint (.ckpt, .pt, .safetensors), or the configuration in a taming
@@ -29,7 +31,8 @@ struct InspectCommand: ParsableCommand {
             print(json ? String(decoding: try encoder.encode(config), as: UTF8.self) : "file: \(file)\nconfig: \(config.summary)")
             return
         }
-        let report = describe(try loadStateDict(contentsOf: url))
+        // Each network module says whether it recognises the tensors.
+        let report = describe(try loadStateDict(contentsOf: url), recognizers: [VQModel.recognize, CLIPModel.recognize])
         print(json ? report.json() : report.text())
     }
 }

@@ -1,5 +1,5 @@
-// Where results go and what they are called, shared by every rendering command so that `demo`,
-// `shapes` and the future `generate` lay out DIR the same way:
+// Where results go and what they are called, shared by the commands that write images so that
+// `demo` and `shapes` lay out DIR the same way:
 //   DIR/<prompt-slug>-<seed>.png            the result, with provenance in PNG text chunks
 //   DIR/<prompt-slug>-<seed>-frames/step-0050.png   progress frames (when asked for)
 

@@ -32,7 +32,7 @@ struct ScoreCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("CLIP checkpoint: OpenAI .pt, safetensors, or a Hugging Face folder.",
                                             valueName: "path"))
-    var model: String?
+    var model: String
 
     @Flag(name: .long, help: "Cut prompts longer than CLIP's 77-token context instead of failing.")
     var truncate = false
@@ -46,7 +46,6 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let model else { throw BadInput("no embedded CLIP model yet; pass --model") }
         let modelURL = URL(fileURLWithPath: model)
         let clip = try CLIPModel(contentsOf: modelURL)
         let tokenizer = try CLIPModel.tokenizer(for: modelURL)

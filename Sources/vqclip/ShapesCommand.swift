@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import ImageCodecs
+import ImageTensors
 import ShapeWorld
 
 struct ShapesCommand: ParsableCommand {
@@ -59,7 +60,7 @@ struct ShapesCommand: ParsableCommand {
                                       ("output", .string(directory.path))],
                        summary: "rendering \(jobs.count) scene\(jobs.count == 1 ? "" : "s") at \(size)x\(size) into \(directory.path)")
         for (k, (scene, url)) in jobs.enumerated() {
-            let image = ShapeRasterizer.renderImage(scene, width: size, height: size)
+            let image = RGBImage(tensor: ShapeRasterizer.render(scene, width: size, height: size))
             try ImageIO.writePNG(image, to: url, text: Outputs.metadata([("caption", scene.caption), ("seed", String(seed))]))
             reporter.progress(step: k + 1, total: jobs.count)
             reporter.saved(path: url.path, kind: "final", step: k + 1)

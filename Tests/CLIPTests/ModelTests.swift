@@ -7,8 +7,10 @@
 
 import Checkpoints
 import Foundation
+import Layers
 import Tensors
 import Testing
+import TestSupport
 @testable import CLIP
 
 struct Reference {
@@ -20,14 +22,6 @@ struct Reference {
         tensors = t
     }
     subscript(_ name: String) -> Tensor { tensors[name]! }
-}
-
-/// Largest absolute difference relative to the largest reference magnitude.
-func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
-    var diff: Float = 0, scale: Float = 0
-    for i in 0..<a.count { diff = max(diff, abs(a.data[i] - b.data[i])); scale = max(scale, abs(b.data[i])) }
-    return diff / max(scale, 1e-30)
 }
 
 func tokenRows(_ t: Tensor) -> [[Int]] {
@@ -42,8 +36,8 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
     let textFeatures = try Autograd.withoutGrad { try model.encodeText(tokenRows(ref["tokens"])) }
     let cos = similarityMatrix(imageFeatures: imageFeatures, textFeatures: textFeatures)
     (cos * ref["cosine_weights"]).sum().backward()
-    return (relativeError(imageFeatures, ref["image_features"]), relativeError(textFeatures, ref["text_features"]),
-            relativeError(images.grad!, ref["grad_images"]))
+    return (parityError(imageFeatures, ref["image_features"]), parityError(textFeatures, ref["text_features"]),
+            parityError(images.grad!, ref["grad_images"]))
 }
 
 @Suite struct ModelParityTests {
@@ -56,7 +50,10 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
                                                           patchSize: 8, contextLength: 77, vocabSize: 320,
                                                           textWidth: 128, textLayers: 1))
         #expect(model.configuration.visionHeads == 2 && model.configuration.textHeads == 2)
-        #expect(CLIPConfiguration.vitB32.expectedShapes.count == 302)
+        // Every stored tensor became a parameter, under its own name.
+        let stored = try SafeTensors.read(contentsOf: Self.weightsURL).names
+        #expect(model.parameters.map(\.name).sorted() == stored.sorted())
+        #expect(CLIPModel.random(model.configuration).parameters.count == stored.count)
     }
 
     @Test func openAIWeights() throws {
@@ -80,16 +77,14 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
     /// The same weights renamed to Hugging Face's layout (split q/k/v, transposed projections,
     /// position_ids buffers) in a folder with model.safetensors.
     @Test func huggingFaceFolder() throws {
-        let sd = try SafeTensors.read(contentsOf: Self.weightsURL)
-        var raw: [String: RawTensor] = [:]
-        for name in sd.names { raw[name] = (sd.tensors[name]!.shape, try sd.tensors[name]!.floats()) }
-        let hf = try HuggingFaceNames.fromOpenAI(raw, source: "test")
+        let openAI = WeightSource(stateDict: try SafeTensors.read(contentsOf: Self.weightsURL)).entries
+        let hf = try HuggingFaceNames.fromOpenAI(openAI, source: "test")
         #expect(hf["vision_model.encoder.layers.1.self_attn.k_proj.weight"]?.shape == [128, 128])
         #expect(hf["visual_projection.weight"]?.shape == [32, 128])
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("clip-hf-model-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        var list = hf.sorted { $0.key < $1.key }.map { (name: $0.key, shape: $0.value.shape, values: $0.value.values) }
+        var list = try hf.sorted { $0.key < $1.key }.map { (name: $0.key, shape: $0.value.shape, values: try $0.value.values()) }
         list.append((name: "text_model.embeddings.position_ids", shape: [1, 77], values: (0..<77).map(Float.init)))
         try SafeTensors.write(list, metadata: [:], to: folder.appendingPathComponent("model.safetensors"))
         let model = try CLIPModel(contentsOf: folder)
@@ -99,11 +94,16 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
 }
 
 @Suite struct LoadingErrorTests {
-    static func raw() throws -> [String: RawTensor] {
-        let sd = try SafeTensors.read(contentsOf: fixtureURL("clip-small-openai.safetensors"))
-        var raw: [String: RawTensor] = [:]
-        for name in sd.names { raw[name] = (sd.tensors[name]!.shape, try sd.tensors[name]!.floats()) }
-        return raw
+    typealias Entry = WeightSource.Entry
+
+    static func raw() throws -> [String: Entry] {
+        WeightSource(stateDict: try SafeTensors.read(contentsOf: fixtureURL("clip-small-openai.safetensors"))).entries
+    }
+
+    /// Builds a model from OpenAI-named entries the way ``CLIPModel/init(stateDict:requiresGrad:)`` does.
+    func load(_ entries: [String: Entry], _ file: String) throws {
+        let configuration = try CLIPConfiguration(shapes: entries.mapValues(\.shape), source: file)
+        _ = try CLIPModel(configuration: configuration, weights: WeightLoader(source: WeightSource(file: file, entries: entries)))
     }
 
     func message(_ body: () throws -> Void) -> String {
@@ -113,28 +113,28 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
     @Test func missingExtraAndMisshapen() throws {
         var missing = try Self.raw()
         missing["visual.ln_post.bias"] = nil
-        #expect(message { _ = try CLIPWeights(openAI: missing, source: "m.safetensors") }
-                == "m.safetensors: missing tensor 'visual.ln_post.bias'")
+        #expect(message { try load(missing, "m.safetensors") }
+                == "m.safetensors: missing tensor 'visual.ln_post.bias' (expected shape [128])")
 
         var extra = try Self.raw()
-        extra["visual.extra.weight"] = ([2], [0, 0])
-        #expect(message { _ = try CLIPWeights(openAI: extra, source: "m.safetensors") }
-                == "m.safetensors: unexpected tensor 'visual.extra.weight'")
+        extra["visual.extra.weight"] = Entry(shape: [2], values: { [0, 0] })
+        #expect(message { try load(extra, "m.safetensors") }
+                == "m.safetensors: unexpected tensor 'visual.extra.weight' (shape [2]) is not part of the model")
 
         var misshapen = try Self.raw()
-        misshapen["transformer.resblocks.0.mlp.c_fc.bias"] = ([5], [Float](repeating: 0, count: 5))
-        #expect(message { _ = try CLIPWeights(openAI: misshapen, source: "m.safetensors") }.hasPrefix(
+        misshapen["transformer.resblocks.0.mlp.c_fc.bias"] = Entry(shape: [5], values: { [Float](repeating: 0, count: 5) })
+        #expect(message { try load(misshapen, "m.safetensors") }.hasPrefix(
             "m.safetensors: tensor 'transformer.resblocks.0.mlp.c_fc.bias' has shape [5], expected [512]"))
 
         var gap = try Self.raw()
         for key in gap.keys where key.hasPrefix("visual.transformer.resblocks.0.") { gap[key] = nil }
-        #expect(message { _ = try CLIPWeights(openAI: gap, source: "m.safetensors") }
-                == "m.safetensors: missing tensor 'visual.transformer.resblocks.0.attn.in_proj_weight'")
+        #expect(message { try load(gap, "m.safetensors") }
+                == "m.safetensors: missing tensor 'visual.transformer.resblocks.0.attn.in_proj_weight' (expected shape [384, 128])")
 
         var resnet = try Self.raw()
         resnet["visual.conv1.weight"] = nil
-        resnet["visual.layer1.0.conv1.weight"] = ([1], [0])
-        #expect(message { _ = try CLIPWeights(openAI: resnet, source: "r.pt") } == "r.pt: ResNet CLIP models are not supported (only ViT)")
+        resnet["visual.layer1.0.conv1.weight"] = Entry(shape: [1], values: { [0] })
+        #expect(message { try load(resnet, "r.pt") } == "r.pt: ResNet CLIP models are not supported (only ViT)")
     }
 
     @Test func huggingFaceErrors() throws {
@@ -143,7 +143,7 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
         #expect(message { _ = try HuggingFaceNames.toOpenAI(hf, source: "hf.safetensors") }
                 == "hf.safetensors: missing tensor 'vision_model.encoder.layers.0.self_attn.v_proj.bias'")
         hf = try HuggingFaceNames.fromOpenAI(try Self.raw(), source: "t")
-        hf["vision_model.encoder.layers.0.self_attn.rotary.weight"] = ([1], [0])
+        hf["vision_model.encoder.layers.0.self_attn.rotary.weight"] = Entry(shape: [1], values: { [0] })
         #expect(message { _ = try HuggingFaceNames.toOpenAI(hf, source: "hf.safetensors") }
                 == "hf.safetensors: unexpected tensor 'vision_model.encoder.layers.0.self_attn.rotary.weight'")
     }
@@ -180,7 +180,7 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
         let rows = tokenRows(ref["tokens"])
         let full = try model.encodeText(rows)
         let short = try model.encodeText(rows.map { Array($0.prefix(16)) })
-        #expect(relativeError(short, full) < 1e-5)
+        #expect(parityError(short, full) < 1e-5)
         #expect(throws: CLIPError.self) { try model.encodeText(rows.map { $0 + [0] }) }
     }
 
@@ -191,6 +191,47 @@ func runParity(model: CLIPModel, reference ref: Reference) throws -> (image: Flo
         let cos = ref["cosine"]
         let imageFeatures = model.encodeImage(ref["images"])
         let textFeatures = try model.encodeText(tokenRows(ref["tokens"]))
-        #expect(relativeError(similarityMatrix(imageFeatures: imageFeatures, textFeatures: textFeatures), cos) < 1e-4)
+        #expect(parityError(similarityMatrix(imageFeatures: imageFeatures, textFeatures: textFeatures), cos) < 1e-4)
+    }
+}
+
+/// Loaded with `requiresGrad: true`, the towers stay connected to every parameter: a training
+/// loss reaches each weight, and the vision tower's class-token shortcut gives the same weight
+/// gradients as the full last block followed by taking row 0.
+@Suite struct TrainableWeightTests {
+    @Test func lossReachesEveryParameter() throws {
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"), requiresGrad: true)
+        let ref = try Reference(fixtureURL("clip-small-reference.safetensors"))
+        let cos = similarityMatrix(imageFeatures: model.encodeImage(ref["images"]),
+                                   textFeatures: try model.encodeText(tokenRows(ref["tokens"])))
+        // CLIP's logits: cosine · exp(logit_scale), with the scale a trainable scalar.
+        let scale = model.logitScaleTensor.exp().reshaped([1, 1])
+        ((cos * scale) * ref["cosine_weights"]).sum().backward()
+        for (name, tensor) in model.parameters {
+            let grad = try #require(tensor.grad, "no gradient for \(name)")
+            #expect(grad.data.contains { $0 != 0 }, "zero gradient for \(name)")
+        }
+        // Frozen weights stay frozen.
+        let frozen = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"))
+        #expect(frozen.parameters.allSatisfy { !$0.tensor.requiresGrad })
+    }
+
+    @Test func classTokenShortcutMatchesFullBlockGradients() throws {
+        let model = try CLIPModel(contentsOf: fixtureURL("clip-small-openai.safetensors"), requiresGrad: true)
+        let block = try #require(model.visual.resblocks.last)
+        let c = model.configuration
+        let x = Tensor.randn([2, c.visionTokens, c.visionWidth], seed: 5)
+        let seed = Tensor.randn([2, 1, c.visionWidth], seed: 6)
+        let weights = [block.attn.inProjWeight, block.attn.inProjBias, block.attn.outProj.weight,
+                       block.ln1.weight, block.mlp.cFc.weight, block.ln2.bias]
+
+        (block.classToken(x) * seed).sum().backward()
+        let shortcut = weights.map { $0.grad! }
+        weights.forEach { $0.zeroGrad() }
+        let full = gatherRows(block(x, causal: false), at: [0, 0]).reshaped([2, 1, c.visionWidth])
+        (full * seed).sum().backward()
+        for (a, w) in zip(shortcut, weights) {
+            #expect(parityError(a, w.grad!) < 1e-5, "\(w.shape): \(parityError(a, w.grad!))")
+        }
     }
 }

@@ -44,7 +44,7 @@ import Testing
         FileManager.default.fileExists(atPath: folder.appendingPathComponent("clip-b32-openai.safetensors").path)
     }
 
-    @Test(.enabled(if: available, "ViT-B/32 fixture not generated")) func b32() throws {
+    @Test(.enabled(if: available, "ViT-B/32 fixture not generated")) func vitB32FeaturesAndGradientMatchOpenAI() throws {
         let model = try CLIPModel(contentsOf: Self.folder.appendingPathComponent("clip-b32-openai.safetensors"))
         #expect(model.configuration == .vitB32)
         let ref = try Reference(Self.folder.appendingPathComponent("clip-b32-reference.safetensors"))

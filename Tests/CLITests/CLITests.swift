@@ -2,8 +2,10 @@
 // checked for exit codes, one-line errors, help text, JSON events and the files it writes.
 // The test target depends on the executable target, so SwiftPM builds the binary first.
 
+import CLIP
 import Foundation
 import ImageCodecs
+import Tensors
 import Testing
 
 /// Output of one run.
@@ -211,5 +213,95 @@ struct CLITests {
         #expect(files == ["shapes-9-0000.png", "shapes-9-0001.png", "shapes-9-0002.png"])
         let caption = try ImageIO.readText(contentsOf: dir.file(files[0])).first { $0.keyword == "caption" }?.text
         #expect(caption?.hasPrefix("a ") == true && caption?.hasSuffix(" background") == true)
+    }
+
+    /// A fixture of another test target, by path from this file.
+    static func fixture(_ target: String, _ name: String) -> URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(target).appendingPathComponent("Fixtures").appendingPathComponent(name)
+    }
+
+    /// A small CLIP saved by Hugging Face transformers, with its own tokenizer files.
+    @Test func scoreMatchesTheLibraryAndRanks() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let model = Self.fixture("CLIPTests", "hf-clip-small")
+        let red = dir.file("red.png"), stripes = dir.file("stripes.png")
+        try ImageIO.writePNG(RGBImage(width: 40, height: 30, fill: (220, 20, 20)), to: red)
+        try ImageIO.writePNG(RGBImage(width: 30, height: 30, pixels: (0..<2700).map { UInt8(($0 / 90) % 2 * 255) }), to: stripes)
+        let texts = ["a red square", "black and white stripes"]
+        let run = try VQClipBinary.run(["score", red.path, stripes.path, "--model", model.path,
+                                        "--text", texts[0], "--text", texts[1], "--json", "--rank"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let events = jsonEvents(run.stdout)
+        #expect(events.count == 1 && events.first?["event"] as? String == "score")
+        let event = try #require(events.first)
+        let cosine = try #require(event["cosine"] as? [[Double]])
+        let probabilities = try #require(event["probabilities"] as? [[Double]])
+        #expect(event["images"] as? [String] == [red.path, stripes.path] && event["texts"] as? [String] == texts)
+
+        // The same numbers from the library: preprocessing, both towers, cosine and softmax.
+        let clip = try CLIPModel(contentsOf: model)
+        let size = clip.configuration.imageResolution
+        let batch = try [red, stripes].flatMap { url -> [Float] in
+            let image = try ImageIO.read(contentsOf: url)
+            return CLIPPreprocess.imageTensor(width: image.width, height: image.height, rgb: image.pixels, size: size).data
+        }
+        let expected = try clip.score(images: Tensor(shape: [2, 3, size, size], data: batch), prompts: texts,
+                                      tokenizer: CLIPModel.tokenizer(for: model))
+        for i in 0..<2 {
+            for j in 0..<2 {
+                #expect(abs(cosine[i][j] - Double(expected.cosine[i][j])) < 1e-4, "cosine[\(i)][\(j)]")
+                #expect(abs(probabilities[i][j] - Double(expected.probabilities[i][j])) < 1e-4, "probability[\(i)][\(j)]")
+            }
+            #expect(abs(probabilities[i].reduce(0, +) - 1) < 1e-5)
+        }
+        let ranking = try #require(event["ranking"] as? [[Int]])
+        #expect(ranking == texts.indices.map { expected.ranking(text: $0) })
+
+        // The human table shows the same cosines.
+        let table = try VQClipBinary.run(["score", red.path, "--model", model.path, "--text", texts[0]])
+        #expect(table.status == 0 && table.stdout.contains(String(format: "%.4f", cosine[0][0])), "\(table.stdout)")
+    }
+
+    @Test func scoreBadInput() throws {
+        let model = Self.fixture("CLIPTests", "hf-clip-small")
+        expectUserError(try VQClipBinary.run(["score", "x.png", "--text", "a"]), startingWith: "Missing expected argument '--model")
+        expectUserError(try VQClipBinary.run(["score", "x.png", "--model", model.path]), startingWith: "give at least one --text")
+        expectUserError(try VQClipBinary.run(["score", "x.png", "--model", "/nonexistent/clip.pt", "--text", "a"]),
+                        startingWith: "/nonexistent/clip.pt: no such file or folder")
+        expectUserError(try VQClipBinary.run(["score", "/nonexistent/x.png", "--model", model.path, "--text", "a"]),
+                        startingWith: "/nonexistent/x.png: cannot open file")
+    }
+
+    @Test func inspectNamesTheModelAndListsTensors() throws {
+        let checkpoint = Self.fixture("CheckpointsTests", "vqgan_tiny.ckpt")
+        let text = try VQClipBinary.run(["inspect", checkpoint.path])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("model: taming VQGAN f"), "\(text.stdout)")
+        #expect(text.stdout.contains("Lightning checkpoint") && text.stdout.contains("decoder.conv_in.weight"))
+        #expect(text.stdout.contains("config: VQModel f"), "\(text.stdout)")
+
+        let json = try VQClipBinary.run(["inspect", checkpoint.path, "--json"])
+        #expect(json.status == 0)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let tensors = try #require(report["tensors"] as? [[String: Any]])
+        #expect((report["model"] as? String)?.hasPrefix("taming VQGAN") == true)
+        #expect(tensors.contains { $0["name"] as? String == "quantize.embedding.weight" })
+        #expect((report["parameterCount"] as? Int ?? 0) > 0)
+        #expect((report["modelConfiguration"] as? String)?.hasPrefix("VQModel f") == true)
+
+        let clip = try VQClipBinary.run(["inspect", Self.fixture("CLIPTests", "clip-small.pt").path])
+        #expect(clip.status == 0 && clip.stdout.contains("model: OpenAI CLIP ViT"), "\(clip.stdout)")
+
+        let yaml = try VQClipBinary.run(["inspect", Self.fixture("CheckpointsTests", "vqgan_tiny.yaml").path])
+        #expect(yaml.status == 0 && yaml.stdout.contains("config: VQModel f"), "\(yaml.stdout)")
+    }
+
+    @Test func inspectBadInput() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let garbage = dir.file("garbage.ckpt")
+        try Data("not a checkpoint at all".utf8).write(to: garbage)
+        expectUserError(try VQClipBinary.run(["inspect", garbage.path]), startingWith: "\(garbage.path): not a checkpoint")
+        expectUserError(try VQClipBinary.run(["inspect", "/nonexistent/model.ckpt"]), startingWith: "/nonexistent/model.ckpt: ")
     }
 }

@@ -5,29 +5,6 @@ import CJPEG
 import Foundation
 import Testing
 @testable import ImageCodecs
-import Tensors
-
-@Suite("RGBImage and tensors")
-struct RGBImageTensorTests {
-    @Test func tensorRoundTripIsExact() {
-        let image = noiseImage(width: 7, height: 5, seed: 3)
-        let t = image.tensor()
-        #expect(t.shape == [1, 3, 5, 7])
-        // Channel planes: element (c, y, x) is byte (y*W + x)*3 + c over 255.
-        let element: Float = t.data[2 * 35 + 1 * 7 + 4]
-        let byte: UInt8 = image.pixels[(1 * 7 + 4) * 3 + 2]
-        #expect(element == Float(byte) / 255)
-        #expect(RGBImage(tensor: t) == image)
-    }
-
-    @Test func writingClampsAndRounds() {
-        let t = Tensor(shape: [3, 1, 2], data: [-0.5, 1.5, .nan, 0.5, 0.2, 1.0 / 255 * 0.49])
-        let image = RGBImage(tensor: t)
-        #expect(image.width == 2 && image.height == 1)
-        #expect(image[0, 0] == (0, 0, 51))
-        #expect(image[1, 0] == (255, 128, 0))
-    }
-}
 
 @Suite("PNG and JPEG round trips")
 struct RoundTripTests {

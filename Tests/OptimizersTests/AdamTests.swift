@@ -7,16 +7,12 @@
 //   2 x { opt.zero_grad(); (x**3).sum().backward(); opt.step(); print(x) }
 
 import Testing
+import TestSupport
 import Optimizers
 import Tensors
 
 @Suite("Adam")
 struct AdamTests {
-    func expectClose(_ a: [Float], _ b: [Float], tolerance: Float = 2e-6, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(a.count == b.count, sourceLocation: sourceLocation)
-        for (x, y) in zip(a, b) { #expect(abs(x - y) <= tolerance, "\(a) vs \(b)", sourceLocation: sourceLocation) }
-    }
-
     @Test func matchesTorchDefaults() {
         let x = Tensor(shape: [4], data: [1, -2, 0.5, 0], requiresGrad: true)
         let c = Tensor(shape: [4], data: [1, 3, -2, 0.25])
@@ -31,7 +27,7 @@ struct AdamTests {
             adam.zeroGrad()
             ((c * x * x).sum() + (x * pick).sum()).backward()
             adam.step()
-            expectClose(x.data, row)
+            assertClose(x.data, row, atol: 2e-6, rtol: 0)
         }
         #expect(adam.stepCounts == [3])
     }
@@ -43,7 +39,7 @@ struct AdamTests {
             adam.zeroGrad()
             x.pow(3).sum().backward()
             adam.step()
-            expectClose(x.data, row)
+            assertClose(x.data, row, atol: 2e-6, rtol: 0)
         }
     }
 
@@ -53,7 +49,7 @@ struct AdamTests {
         let adam = Adam(parameters: [x], learningRate: 0.25)
         (x * Tensor(shape: [3], data: [1e-3, -50, 7])).sum().backward()
         adam.step()
-        expectClose(x.data, [-0.25, 0.25, -0.25], tolerance: 1e-5)
+        assertClose(x.data, [-0.25, 0.25, -0.25], atol: 1e-5, rtol: 0)
     }
 
     @Test func parametersWithoutGradientsAreLeftAlone() {
@@ -74,6 +70,6 @@ struct AdamTests {
             ((x - Tensor(shape: [2], data: [1, 2])).pow(2)).sum().backward()
             adam.step()
         }
-        expectClose(x.data, [1, 2], tolerance: 1e-2)
+        assertClose(x.data, [1, 2], atol: 1e-2, rtol: 0)
     }
 }

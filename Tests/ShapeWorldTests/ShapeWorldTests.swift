@@ -3,6 +3,7 @@
 
 import Foundation
 import ImageCodecs
+import ImageTensors
 import Testing
 @testable import ShapeWorld
 import Tensors
@@ -134,12 +135,12 @@ struct RasterizerTests {
 
     @Test func centreAndCornerColours() {
         for shape in ShapeKind.allCases where shape != .ring {
-            let image = ShapeRasterizer.renderImage(single(shape, radius: 0.3), width: 64, height: 48)
+            let image = RGBImage(tensor: ShapeRasterizer.render(single(shape, radius: 0.3), width: 64, height: 48))
             #expect(image[32, 24] == ShapeColor.red.rgb, "\(shape)")
             #expect(image[0, 0] == ShapeColor.blue.rgb && image[63, 47] == ShapeColor.blue.rgb, "\(shape)")
         }
         // A ring's centre is background.
-        let ring = ShapeRasterizer.renderImage(single(.ring, radius: 0.3), width: 64, height: 64)
+        let ring = RGBImage(tensor: ShapeRasterizer.render(single(.ring, radius: 0.3), width: 64, height: 64))
         #expect(ring[32, 32] == ShapeColor.blue.rgb)
         #expect(ring[32, 32 - 15] == ShapeColor.red.rgb)   // 0.3 * 64 = 19.2 px radius; 15 px is inside the band
     }
@@ -164,13 +165,13 @@ struct RasterizerTests {
 
     @Test func relationIsVisibleInPixels() throws {
         let spec = try CaptionParser.parse("a red square to the left of a green circle on a black background").spec
-        let image = ShapeRasterizer.renderImage(Scene(spec: spec), width: 100, height: 60)
+        let image = RGBImage(tensor: ShapeRasterizer.render(Scene(spec: spec), width: 100, height: 60))
         // Canonical layout: centres at 27% and 73% of the width.
         #expect(image[27, 30] == ShapeColor.red.rgb)
         #expect(image[73, 30] == ShapeColor.green.rgb)
         #expect(image[50, 30] == ShapeColor.black.rgb)
         let stacked = Scene(spec: try CaptionParser.parse("a red square above a green circle on a black background").spec)
-        let tall = ShapeRasterizer.renderImage(stacked, width: 60, height: 100)
+        let tall = RGBImage(tensor: ShapeRasterizer.render(stacked, width: 60, height: 100))
         #expect(tall[30, 27] == ShapeColor.red.rgb && tall[30, 73] == ShapeColor.green.rgb)
     }
 
@@ -179,7 +180,7 @@ struct RasterizerTests {
         let t = ShapeRasterizer.render(scene, width: 7, height: 3)
         #expect(t.shape == [1, 3, 3, 7])
         #expect(t.data.allSatisfy { $0 >= 0 && $0 <= 1 })
-        let big = ShapeRasterizer.renderImage(scene, width: 256, height: 256)
+        let big = RGBImage(tensor: ShapeRasterizer.render(scene, width: 256, height: 256))
         #expect(big.width == 256 && big.height == 256)
     }
 }

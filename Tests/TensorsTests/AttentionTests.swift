@@ -2,6 +2,7 @@
 // against a composition of matmul and softmax, and gradients for q, k, v.
 
 import Testing
+import TestSupport
 @testable import Tensors
 
 @Suite("Softmax")
@@ -11,26 +12,26 @@ struct SoftmaxTests {
 
     @Test func forwardMatchesTorch() {
         // torch.softmax(s, 1)
-        expectClose(Self.s.softmax(axis: 1).data, [0.090030573, 0.24472848, 0.66524094, 0.12195165, 0.54654938, 0.33149895],
-                    rtol: 2e-6, atol: 1e-7)
+        assertClose(Self.s.softmax(axis: 1).data, [0.090030573, 0.24472848, 0.66524094, 0.12195165, 0.54654938, 0.33149895],
+                    atol: 1e-7, rtol: 2e-6)
         // torch.softmax(s, 0)
-        expectClose(Self.s.softmax(axis: 0).data, [0.88079703, 0.81757444, 0.95257413, 0.11920292, 0.18242551, 0.047425874],
-                    rtol: 2e-6, atol: 1e-7)
+        assertClose(Self.s.softmax(axis: 0).data, [0.88079703, 0.81757444, 0.95257413, 0.11920292, 0.18242551, 0.047425874],
+                    atol: 1e-7, rtol: 2e-6)
         // torch.log_softmax(s, 1)
-        expectClose(Self.s.logSoftmax().data, [-2.4076059, -1.4076059, -0.40760595, -2.1041307, -0.60413063, -1.1041306],
-                    rtol: 2e-6, atol: 1e-6)
+        assertClose(Self.s.logSoftmax().data, [-2.4076059, -1.4076059, -0.40760595, -2.1041307, -0.60413063, -1.1041306],
+                    atol: 1e-6, rtol: 2e-6)
     }
 
     @Test func stableForLargeLogits() {
         let big = Tensor(shape: [3], data: [1000, 1001, 1002]).softmax()
         let small = Tensor(shape: [3], data: [0, 1, 2]).softmax()
-        expectClose(big.data, small.data, rtol: 1e-6, atol: 1e-7)
+        assertClose(big.data, small.data, atol: 1e-7, rtol: 1e-6)
         let masked = Tensor(shape: [3], data: [-.infinity, 0, 0]).softmax()
         #expect(masked.data == [0, 0.5, 0.5])
         #expect(Tensor(shape: [2], data: [-1e4, 1e4]).logSoftmax().data.allSatisfy { $0.isFinite })
     }
 
-    @Test func gradients() {
+    @Test func gradientsMatchFiniteDifferences() {
         let x = param([3, 4, 5], seed: 41, low: -2, high: 2)
         expectGradientsMatch([x]) { $0[0].softmax(axis: -1) }
         expectGradientsMatch([x]) { $0[0].softmax(axis: 1) }
@@ -53,26 +54,26 @@ struct AttentionTests {
         // F.scaled_dot_product_attention; this is its definition).
         let y = Tensor.scaledDotProductAttention(Self.q, Self.k, Self.v)
         #expect(y.shape == [1, 2, 3, 2])
-        expectClose(y.data, [0.59182239, 0.57205766, 0.19095001, -0.13807598, 0.28452635, 0.14470389,
+        assertClose(y.data, [0.59182239, 0.57205766, 0.19095001, -0.13807598, 0.28452635, 0.14470389,
                              0.29513055, 0.4854807, 0.078636244, 0.23378752, -0.018576361, 0.29789978],
-                    rtol: 1e-5, atol: 1e-6)
+                    atol: 1e-6, rtol: 1e-5)
 
         // mask = [[0, -1, 0.5, -inf], [0.2, 0, -inf, 1], [0, 0, 0, 0]], scale 0.3
         let mask = Tensor(shape: [3, 4], data: [0, -1, 0.5, -.infinity, 0.2, 0, -.infinity, 1, 0, 0, 0, 0])
         let ym = Tensor.scaledDotProductAttention(Self.q, Self.k, Self.v, mask: mask, scale: 0.3)
-        expectClose(ym.data, [0.65601611, 0.58476716, -0.11486098, -0.29909325, 0.28072309, 0.11015335,
+        assertClose(ym.data, [0.65601611, 0.58476716, -0.11486098, -0.29909325, 0.28072309, 0.11015335,
                               0.15892833, 0.45773643, 0.28826857, 0.31607473, 0.019060791, 0.29771167],
-                    rtol: 1e-5, atol: 1e-6)
+                    atol: 1e-6, rtol: 1e-5)
 
         // q2 = sin(arange(24)*0.7).reshape(1,2,4,3); k2 = cos(arange(24)*0.3).reshape(1,2,4,3); causal
         // (scores above the diagonal filled with -inf before the softmax)
         let q2 = Tensor(shape: [1, 2, 4, 3], data: sinSequence(24, step: 0.7))
         let k2 = Tensor(shape: [1, 2, 4, 3], data: cosSequence(24, step: 0.3))
         let yc = Tensor.scaledDotProductAttention(q2, k2, Self.v, causal: true)
-        expectClose(yc.data, [0.84147096, 0.997495, 0.87283802, 0.81296265, 0.36594686, -0.027971849,
+        assertClose(yc.data, [0.84147096, 0.997495, 0.87283802, 0.81296265, 0.36594686, -0.027971849,
                               0.63559133, 0.55414146, -0.95892429, -0.7055403, -0.79151905, -0.47872448,
                               0.16323441, 0.50469971, 0.36378464, 0.50809985],
-                    rtol: 1e-5, atol: 1e-6)
+                    atol: 1e-6, rtol: 1e-5)
     }
 
     /// The same attention written as matmul → scale → (+mask) → softmax → matmul.
@@ -95,16 +96,16 @@ struct AttentionTests {
         let reference = Self.composed(q, k, v, mask: mask, scale: 0.4)
         reference.backward(seed: r)
 
-        expectClose(fused.data, reference.data, rtol: 1e-5, atol: 1e-6)
-        for (i, t) in [q, k, v].enumerated() { expectClose(grads[i], t.gradData!, rtol: 1e-4, atol: 1e-5) }
+        assertClose(fused.data, reference.data, atol: 1e-6, rtol: 1e-5)
+        for (i, t) in [q, k, v].enumerated() { assertClose(grads[i], t.gradData!, atol: 1e-5, rtol: 1e-4) }
 
         // Causal flag against an explicit -inf upper-triangular mask.
         let causalMask = Tensor(shape: [5, 6], data: (0..<30).map { $0 % 6 > $0 / 6 ? -Float.infinity : 0 })
-        expectClose(Tensor.scaledDotProductAttention(q, k, v, causal: true).data,
-                    Self.composed(q, k, v, mask: causalMask, scale: 0.5).data, rtol: 1e-5, atol: 1e-6)
+        assertClose(Tensor.scaledDotProductAttention(q, k, v, causal: true).data,
+                    Self.composed(q, k, v, mask: causalMask, scale: 0.5).data, atol: 1e-6, rtol: 1e-5)
     }
 
-    @Test func gradients() {
+    @Test func gradientsMatchFiniteDifferences() {
         let q = param([2, 2, 3, 4], seed: 61), k = param([2, 2, 5, 4], seed: 62), v = param([2, 2, 5, 3], seed: 63)
         let tol = GradTolerance(eps: 1e-2, rtol: 1e-2, atol: 1e-3)
         expectGradientsMatch([q, k, v], tolerance: tol) { Tensor.scaledDotProductAttention($0[0], $0[1], $0[2]) }

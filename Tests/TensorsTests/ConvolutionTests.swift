@@ -2,6 +2,7 @@
 // for x, weight and bias, and the frozen-weight contract; pad and nearest upsampling.
 
 import Testing
+import TestSupport
 @testable import Tensors
 
 /// Direct convolution in Double: x [N,C,H,W], w [O,C,kh,kw] -> [N,O,Ho,Wo].
@@ -32,17 +33,17 @@ struct ConvolutionTests {
         let b = Tensor(shape: [3], data: [0.1, -0.2, 0.3])
         let y = Tensor.conv2d(x, weight: w, bias: b, stride: 2, padding: 1)
         #expect(y.shape == [1, 3, 2, 3])
-        expectClose(y.data, [1.5890058, -1.1984346, -2.4468932, -0.39303809, 3.2022121, 2.8655548,
+        assertClose(y.data, [1.5890058, -1.1984346, -2.4468932, -0.39303809, 3.2022121, 2.8655548,
                              -2.4944322, 0.23374544, 2.4968815, 1.8576636, -2.4013302, -3.8722339,
                              2.9920475, 0.80803734, -2.0675282, -2.9565613, 1.2091849, 4.226212],
-                    rtol: 1e-5, atol: 1e-5)
+                    atol: 1e-5, rtol: 1e-5)
         // F.conv2d(x, w) (stride 1, no padding)
         let v = Tensor.conv2d(x, weight: w, bias: nil)
         #expect(v.shape == [1, 3, 2, 3])
-        expectClose(v.data, [3.3391979, 2.1173339, -1.0511968, 0.59033555, 3.1022122, 2.7619293,
+        assertClose(v.data, [3.3391979, 2.1173339, -1.0511968, 0.59033555, 3.1022122, 2.7619293,
                              -2.748158, -2.8019924, -0.27968785, 0.7214576, -2.2013302, -3.1002254,
                              1.6686627, 2.9886267, 1.5608612, -1.9050195, 0.90918481, 2.8874888],
-                    rtol: 1e-5, atol: 1e-5)
+                    atol: 1e-5, rtol: 1e-5)
     }
 
     @Test func handComputedOneByOneAndBoxKernel() {
@@ -77,7 +78,7 @@ struct ConvolutionTests {
         for budget in [ConvGeometry.defaultColumnBudget, kk * ho * wo, kk * wo, 2 * kk * wo] {
             let y = Tensor.conv2d(x, weight: wt, bias: b, stride: s, padding: p, columnBudget: budget)
             #expect(y.shape == [n, o, ho, wo])
-            expectClose(y.data, expected, rtol: 1e-4, atol: 1e-4)
+            assertClose(y.data, expected, atol: 1e-4, rtol: 1e-4)
         }
     }
 
@@ -103,11 +104,11 @@ struct ConvolutionTests {
         let x = param([n, c, h, w], seed: 13), wt = param([c, c, k, k], seed: 14, low: -0.2, high: 0.2)
         let b = param([c], seed: 15)
         let y = Tensor.conv2d(x, weight: wt, bias: b, stride: s, padding: p)
-        expectClose(y.data, referenceConv2d(x, wt, b, stride: s, padding: p), rtol: 1e-4, atol: 1e-4)
+        assertClose(y.data, referenceConv2d(x, wt, b, stride: s, padding: p), atol: 1e-4, rtol: 1e-4)
         let ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1
         for budget in [ConvGeometry.defaultColumnBudget, c * k * k * ho * wo, 3 * c * k * k * wo] {
             let z = Tensor.conv2d(x, weight: wt, bias: b, stride: s, padding: p, columnBudget: budget)
-            expectClose(z.data, y.data, rtol: 1e-5, atol: 1e-5)
+            assertClose(z.data, y.data, atol: 1e-5, rtol: 1e-5)
             expectGradientsMatch([x, wt, b], maxChecks: 24) {
                 Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], stride: s, padding: p, columnBudget: budget)
             }

@@ -21,7 +21,7 @@ struct EmbeddingTests {
         #expect(w.gradData! == [3, 4, 0, 0, 6, 8, 0, 0])
     }
 
-    @Test func gradients() {
+    @Test func gradientsMatchFiniteDifferences() {
         let w = param([5, 3], seed: 81)
         expectGradientsMatch([w]) { Tensor.embedding([4, 1, 1, 0, 3, 4], shape: [3, 2], weight: $0[0]) }
     }

@@ -6,6 +6,7 @@
 // passes when |analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|).
 
 import Testing
+import TestSupport
 @testable import Tensors
 
 struct GradTolerance {
@@ -56,19 +57,6 @@ func expectGradientsMatch(_ inputs: [Tensor], tolerance: GradTolerance = .standa
                 return
             }
         }
-    }
-}
-
-/// Elementwise closeness: |a − b| ≤ atol + rtol·|b|.
-func expectClose(_ a: [Float], _ b: [Float], rtol: Float = 1e-5, atol: Float = 1e-6,
-                 sourceLocation: SourceLocation = #_sourceLocation) {
-    guard a.count == b.count else {
-        Issue.record("count \(a.count) != \(b.count)", sourceLocation: sourceLocation)
-        return
-    }
-    for i in 0..<a.count where !(abs(a[i] - b[i]) <= atol + rtol * abs(b[i])) {
-        Issue.record("element \(i): \(a[i]) vs expected \(b[i])", sourceLocation: sourceLocation)
-        return
     }
 }
 

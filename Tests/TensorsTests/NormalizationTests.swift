@@ -2,6 +2,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 @testable import Tensors
 
 /// sin(i · step + phase) for i in 0..<count, the same inputs the PyTorch references were made from.
@@ -27,7 +28,7 @@ struct NormalizationTests {
                                  -0.52157056, 0.17092136, 0.58380818, 0.6562255, -0.36237386, -1.0935903,
                                  -1.0664022, 0.24724053, 1.3599483, 1.6358781, 0.094727792, -1.4315892]
         #expect(y.shape == [2, 4, 3])
-        expectClose(y.data, expected, rtol: 1e-5, atol: 1e-5)
+        assertClose(y.data, expected, atol: 1e-5, rtol: 1e-5)
     }
 
     @Test func groupNorm32GroupsOf64Channels() {
@@ -60,10 +61,10 @@ struct NormalizationTests {
         for t in [x, w, b] { t.zeroGrad() }
         let separate = Tensor.groupNorm(x, groups: 4, weight: w, bias: b, eps: 1e-6).silu()
         separate.backward(seed: seed)
-        expectClose(fused.data, separate.data, rtol: 1e-5, atol: 1e-6)
-        expectClose(gx, x.gradData!, rtol: 1e-4, atol: 1e-5)
-        expectClose(gw, w.gradData!, rtol: 1e-4, atol: 1e-5)
-        expectClose(gb, b.gradData!, rtol: 1e-4, atol: 1e-5)
+        assertClose(fused.data, separate.data, atol: 1e-6, rtol: 1e-5)
+        assertClose(gx, x.gradData!, atol: 1e-5, rtol: 1e-4)
+        assertClose(gw, w.gradData!, atol: 1e-5, rtol: 1e-4)
+        assertClose(gb, b.gradData!, atol: 1e-5, rtol: 1e-4)
         let xs = param([1, 8, 2, 2], seed: 25, low: -2, high: 2)
         expectGradientsMatch([xs, w, b], tolerance: GradTolerance(eps: 1e-2, rtol: 2e-2, atol: 2e-3), maxChecks: 48) {
             Tensor.groupNormSiLU($0[0], groups: 2, weight: $0[1], bias: $0[2], eps: 1e-6)
@@ -85,7 +86,7 @@ struct NormalizationTests {
             let variance = part.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16
             expected += part.map { Float(($0 - mean) / (variance + Double(Float(eps))).squareRoot()) }
         }
-        expectClose(y.data, expected, rtol: 1e-5, atol: 1e-5)
+        assertClose(y.data, expected, atol: 1e-5, rtol: 1e-5)
     }
 
     @Test func groupNormBackwardIsShiftInvariant() {
@@ -101,7 +102,7 @@ struct NormalizationTests {
             return [x.gradData!, w.gradData!, b.gradData!]
         }
         let (shifted, centred) = (grads(300), grads(0))
-        for i in 0..<3 { expectClose(shifted[i], centred[i], rtol: 1e-4, atol: 1e-3) }
+        for i in 0..<3 { assertClose(shifted[i], centred[i], atol: 1e-3, rtol: 1e-4) }
     }
 
     @Test func groupNormLargeSpatialStaysAccurate() {
@@ -147,7 +148,7 @@ struct NormalizationTests {
         let b = Tensor(shape: [5], data: (0..<5).map { 0.05 * Float($0) })
         let expected: [Float] = [1.4702892, 0.99381518, -0.39906746, -1.3842596, -0.82509905,
                                  0.14243382, 1.3172377, 1.1130472, -0.49744555, -2.0968943]
-        expectClose(Tensor.layerNorm(x, weight: w, bias: b, eps: 1e-5).data, expected, rtol: 1e-5, atol: 1e-5)
+        assertClose(Tensor.layerNorm(x, weight: w, bias: b, eps: 1e-5).data, expected, atol: 1e-5, rtol: 1e-5)
     }
 
     @Test func layerNormLargeOffsetMatchesCentredInput() {
@@ -155,7 +156,7 @@ struct NormalizationTests {
         let offsets: [Float] = (0..<24).map { Float(($0 * 5) % 7) / 64 }
         let shifted = Tensor.layerNorm(Tensor(shape: [3, 8], data: offsets.map { 1000 + $0 }))
         let centred = Tensor.layerNorm(Tensor(shape: [3, 8], data: offsets))
-        expectClose(shifted.data, centred.data, rtol: 1e-5, atol: 1e-5)
+        assertClose(shifted.data, centred.data, atol: 1e-5, rtol: 1e-5)
     }
 
     @Test func layerNormGradients() {

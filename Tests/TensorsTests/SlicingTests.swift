@@ -36,7 +36,7 @@ struct SlicingTests {
         #expect(Tensor.concat(parts, axis: 1).data == x.data)
     }
 
-    @Test func gradients() {
+    @Test func gradientsMatchFiniteDifferences() {
         let x = param([2, 3, 5, 4], seed: 1)
         expectGradientsMatch([x]) { Tensor.slice($0[0], axis: 2, range: 1..<4) }
         expectGradientsMatch([x]) { Tensor.slice($0[0], axis: 0, range: 1..<2) }

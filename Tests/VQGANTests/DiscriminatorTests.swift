@@ -4,6 +4,8 @@
 
 import Foundation
 import Testing
+import TestSupport
+import Layers
 import Tensors
 @testable import VQGAN
 
@@ -22,9 +24,9 @@ import Tensors
                  output: String, gradient: String) -> (Float, Float) {
         let x = Fixture.tensor(io, "x", requiresGrad: true)
         let out = d(x, training: training)
-        let e1 = expectClose(out, Fixture.tensor(io, output), tolerance: Self.tolerance, "D(x) \(output)")
+        let e1 = assertParity(out, Fixture.tensor(io, output), tolerance: Self.tolerance, "D(x) \(output)")
         out.backward(seed: io["r"]!.values)
-        let e2 = expectClose(x.grad!, Fixture.tensor(io, gradient), tolerance: Self.tolerance, "d D / d x \(gradient)")
+        let e2 = assertParity(x.grad!, Fixture.tensor(io, gradient), tolerance: Self.tolerance, "d D / d x \(gradient)")
         return (e1, e2)
     }
 
@@ -39,9 +41,9 @@ import Tensors
         for (k, layer) in d.layers.enumerated() {
             guard case .batch(_, _, let runningMean, let runningVar)? = layer.norm else { continue }
             let index = [3, 6, 9][k - 1]
-            statErrors.append(expectClose(runningMean, Fixture.tensor(io, "after_train.main.\(index).running_mean"),
+            statErrors.append(assertParity(runningMean, Fixture.tensor(io, "after_train.main.\(index).running_mean"),
                                           tolerance: Self.tolerance, "running_mean \(index)"))
-            statErrors.append(expectClose(runningVar, Fixture.tensor(io, "after_train.main.\(index).running_var"),
+            statErrors.append(assertParity(runningVar, Fixture.tensor(io, "after_train.main.\(index).running_var"),
                                           tolerance: Self.tolerance, "running_var \(index)"))
         }
         #expect(statErrors.count == 6)

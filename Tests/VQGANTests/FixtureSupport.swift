@@ -1,9 +1,10 @@
-// Fixture access for the VQGAN parity tests (files written by scripts/make_vqgan_fixtures.py) and
-// the comparison used throughout: max |actual − expected| relative to max |expected|.
+// Fixture access for the VQGAN parity tests (files written by scripts/make_vqgan_fixtures.py).
 
 import Foundation
 import Testing
+import TestSupport
 import Checkpoints
+import Layers
 import Tensors
 @testable import VQGAN
 
@@ -29,26 +30,4 @@ enum Fixture {
         let entry = table[name]!
         return Tensor(shape: entry.shape, data: entry.values, requiresGrad: requiresGrad)
     }
-}
-
-/// max |a − e| / max |e|, after checking shapes agree.
-func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
-    guard actual.shape == expected.shape else { return .infinity }
-    var maxDiff: Float = 0, maxRef: Float = 0
-    for i in 0..<actual.count {
-        maxDiff = max(maxDiff, abs(actual.data[i] - expected.data[i]))
-        maxRef = max(maxRef, abs(expected.data[i]))
-    }
-    return maxDiff / max(maxRef, 1e-30)
-}
-
-/// Expects `actual` to match `expected` within `tolerance` relative error (see ``relativeError``).
-@discardableResult
-func expectClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float, _ label: String,
-                 sourceLocation: SourceLocation = #_sourceLocation) -> Float {
-    #expect(actual.shape == expected.shape, "\(label): shape \(actual.shape) vs \(expected.shape)",
-            sourceLocation: sourceLocation)
-    let err = relativeError(actual, expected)
-    #expect(err <= tolerance, "\(label): relative error \(err) > \(tolerance)", sourceLocation: sourceLocation)
-    return err
 }

@@ -1,8 +1,11 @@
 // Strict loading (missing, extra and mis-shaped keys are errors naming the key; loss.* skipped
 // unless the discriminator is requested), the full f16_16384 key layout, and the JSON config.
 
+import Checkpoints
 import Foundation
 import Testing
+import TestSupport
+import Layers
 import Tensors
 @testable import VQGAN
 
@@ -36,7 +39,7 @@ import Tensors
         var source = try tinySource()
         source.entries["decoder.up.1.attn.0.k.weight"] = nil
         let message = try #require(loadError(source))
-        #expect(message.contains("missing key decoder.up.1.attn.0.k.weight"), "\(message)")
+        #expect(message.contains("missing tensor 'decoder.up.1.attn.0.k.weight'"), "\(message)")
         #expect(message.hasPrefix("tiny_weights.safetensors") || message.contains("tiny_weights.safetensors"))
         #expect(!message.contains("\n"))
     }
@@ -46,14 +49,14 @@ import Tensors
         // The tiny decoder has two blocks per level, so attn.0 and attn.1 exist but attn.2 does not.
         source.entries["decoder.up.1.attn.2.k.weight"] = .init(shape: [32, 32, 1, 1], values: { [] })
         let message = try #require(loadError(source))
-        #expect(message.contains("unexpected key decoder.up.1.attn.2.k.weight"), "\(message)")
+        #expect(message.contains("unexpected tensor 'decoder.up.1.attn.2.k.weight'"), "\(message)")
     }
 
     @Test func misShapedKeyIsAnErrorNamingItAndBothShapes() throws {
         var source = try tinySource()
         source.entries["encoder.conv_in.weight"] = .init(shape: [32, 3, 3, 2], values: { [Float](repeating: 0, count: 576) })
         let message = try #require(loadError(source))
-        #expect(message.contains("encoder.conv_in.weight has shape [32, 3, 3, 2], expected [32, 3, 3, 3]"), "\(message)")
+        #expect(message.contains("tensor 'encoder.conv_in.weight' has shape [32, 3, 3, 2], expected [32, 3, 3, 3]"), "\(message)")
     }
 
     @Test func lossKeysAreSkippedUnlessTheDiscriminatorIsRequested() throws {
@@ -65,20 +68,19 @@ import Tensors
         var config = ParityCase.tiny.config
         config.discriminator = DiscriminatorConfig(ndf: 8, nLayers: 2)
         let message = try #require(loadError(source, withDiscriminator: true, config: config))
-        #expect(message.contains("missing key loss.discriminator.main.0.bias"), "\(message)")
+        #expect(message.contains("missing tensor 'loss.discriminator.main.0.bias'"), "\(message)")
         // Without a discriminator in the config, asking for one is an error too.
         #expect(loadError(source, withDiscriminator: true)?.contains("discriminator was requested") == true)
     }
 
     @Test func prefixedCheckpointLoadsUnderItsPrefix() throws {
-        let plain = try tinySource()
-        var entries: [String: WeightSource.Entry] = [:]
-        for (k, v) in plain.entries { entries["first_stage_model." + k] = v }
-        entries["transformer.tok_emb.weight"] = .init(shape: [2, 2], values: { [0, 0, 0, 0] })
+        let plain = try SafeTensors.read(contentsOf: Fixture.url("tiny_weights.safetensors"))
+        let net2net = StateDict(tensors: plain.names.map { plain.tensors[$0]!.renamed("first_stage_model." + $0) }
+                                    + [plain.tensors[plain.names[0]]!.renamed("transformer.tok_emb.weight")],
+                                format: .safetensors, source: "net2net.ckpt")
         let model = try VQModel(config: ParityCase.tiny.config,
-                                weights: WeightLoader(source: WeightSource(file: "net2net.ckpt", entries: entries),
-                                                      prefix: "first_stage_model."))
-        #expect(model.parameters.count == plain.entries.count)
+                                weights: WeightLoader(source: WeightSource(stateDict: net2net.strippingPrefix("first_stage_model."))))
+        #expect(model.parameters.count == plain.names.count)
     }
 
     /// The f16_16384 model built from its config expects exactly the checkpoint's key set and
@@ -110,7 +112,7 @@ import Tensors
             var broken = source
             broken.entries[name] = nil
             let message = try #require(loadError(broken, withDiscriminator: true, config: config))
-            #expect(message.contains("missing key \(name)"), "\(message)")
+            #expect(message.contains("missing tensor '\(name)'"), "\(message)")
         }
     }
 
@@ -180,7 +182,7 @@ enum SafeTensorsMetadata {
             return (model.decode(q.quantized), q.indices)
         }
         #expect(indices == io["indices"]!.values.map { Int($0) })
-        let err = expectClose(decoded, Fixture.tensor(io, "decoded"), tolerance: 1e-4, "ckpt decode(encode(x))")
+        let err = assertParity(decoded, Fixture.tensor(io, "decoded"), tolerance: 1e-4, "ckpt decode(encode(x))")
         print("VQGAN parity tiny.ckpt encode+quantize+decode: \(err)")
     }
 
@@ -226,6 +228,6 @@ enum SafeTensorsMetadata {
         try wrong.jsonData().write(to: configURL)
         #expect {
             _ = try VQModel.load(checkpoint: Fixture.url("tiny_weights.safetensors"), config: configURL)
-        } throws: { String(describing: $0).contains("quantize.embedding.weight has shape [16, 4], expected [32, 4]") }
+        } throws: { String(describing: $0).contains("tensor 'quantize.embedding.weight' has shape [16, 4], expected [32, 4]") }
     }
 }

@@ -7,6 +7,8 @@
 
 import Foundation
 import Testing
+import TestSupport
+import Layers
 import Tensors
 @testable import VQGAN
 
@@ -39,10 +41,10 @@ struct ParityCase {
             return (h, z, q, model.decode(q.quantized))
         }
         let errors = [
-            ("h", expectClose(h, Fixture.tensor(io, "h"), tolerance: Self.forwardTolerance, "\(c.name) encoder h")),
-            ("z", expectClose(z, Fixture.tensor(io, "z"), tolerance: Self.forwardTolerance, "\(c.name) quant_conv z")),
-            ("zq", expectClose(q.quantized, Fixture.tensor(io, "zq"), tolerance: 1e-6, "\(c.name) z_q")),
-            ("decoded", expectClose(decoded, Fixture.tensor(io, "decoded"), tolerance: Self.forwardTolerance,
+            ("h", assertParity(h, Fixture.tensor(io, "h"), tolerance: Self.forwardTolerance, "\(c.name) encoder h")),
+            ("z", assertParity(z, Fixture.tensor(io, "z"), tolerance: Self.forwardTolerance, "\(c.name) quant_conv z")),
+            ("zq", assertParity(q.quantized, Fixture.tensor(io, "zq"), tolerance: 1e-6, "\(c.name) z_q")),
+            ("decoded", assertParity(decoded, Fixture.tensor(io, "decoded"), tolerance: Self.forwardTolerance,
                                     "\(c.name) decoder")),
         ]
         #expect(q.indices == io["indices"]!.values.map { Int($0) }, "\(c.name): codebook indices differ")
@@ -52,12 +54,12 @@ struct ParityCase {
         // d/dz sum(decoder(post_quant_conv(st(z))) · R)
         let zg = Fixture.tensor(io, "z", requiresGrad: true)
         model.decode(model.quantize(zg).quantized).backward(seed: io["r"]!.values)
-        let gz = expectClose(zg.grad!, Fixture.tensor(io, "grad_z"), tolerance: Self.gradientTolerance,
+        let gz = assertParity(zg.grad!, Fixture.tensor(io, "grad_z"), tolerance: Self.gradientTolerance,
                              "\(c.name) d loss / d z")
         // d/dx sum(encoder(x) · R_h)
         let xg = Fixture.tensor(io, "x", requiresGrad: true)
         model.encoder(xg).backward(seed: io["r_h"]!.values)
-        let gx = expectClose(xg.grad!, Fixture.tensor(io, "grad_x"), tolerance: Self.gradientTolerance,
+        let gx = assertParity(xg.grad!, Fixture.tensor(io, "grad_x"), tolerance: Self.gradientTolerance,
                              "\(c.name) d loss / d image")
         print("VQGAN parity \(c.name):", (errors + [("grad_z", gz), ("grad_x", gx)]).map { "\($0.0) \($0.1)" }
             .joined(separator: ", "))
@@ -78,7 +80,7 @@ struct ParityCase {
         var checked = 0
         for key in io.keys where key.hasPrefix("grad.") {
             let name = String(key.dropFirst("grad.".count))
-            let err = expectClose(byName[name]!.grad!, Fixture.tensor(io, key), tolerance: Self.gradientTolerance,
+            let err = assertParity(byName[name]!.grad!, Fixture.tensor(io, key), tolerance: Self.gradientTolerance,
                                   "d loss / d \(name)")
             print("VQGAN parity tiny weight gradient \(name): \(err)")
             checked += 1
@@ -102,6 +104,6 @@ struct ParityCase {
         let io = try Fixture.read("tiny_io.safetensors")
         let indices = io["indices"]!.values.map { Int($0) }
         let image = model.decode(indices: indices, batch: 2, height: 8, width: 8)
-        expectClose(image, Fixture.tensor(io, "decoded"), tolerance: Self.forwardTolerance, "decode(indices:)")
+        assertParity(image, Fixture.tensor(io, "decoded"), tolerance: Self.forwardTolerance, "decode(indices:)")
     }
 }

@@ -2,6 +2,7 @@
 // codebook loss, and the per-channel clamp to the codebook's range.
 
 import Testing
+import Layers
 import Tensors
 @testable import VQGAN
 

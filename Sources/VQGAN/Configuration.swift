@@ -4,13 +4,7 @@
 import Checkpoints
 import Foundation
 
-/// Encoder/decoder layout: taming's `ddconfig`, the same type Checkpoints parses from a
-/// model.yaml. Level i has `ch * chMult[i]` channels; `attnResolutions` lists the feature-map sizes
-/// (relative to `resolution`) after whose blocks an AttnBlock follows; `doubleZ` (KL autoencoders)
-/// must be false; `dropout` only matters in training and is ignored here.
-public typealias DDConfig = TamingDDConfig
-
-extension TamingDDConfig {
+extension DDConfig {
     /// A layout; the optional arguments default to taming's VQGAN values.
     public init(ch: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], zChannels: Int,
                 resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false, dropout: Double = 0) {

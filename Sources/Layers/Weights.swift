@@ -1,10 +1,22 @@
-// The one place where VQGAN parameters come from: a named table of stored tensors (a checkpoint's
-// state dict, a safetensors file, or plain tensors) or seeded random values, handed out by key
-// while the networks are built. Loading is strict: every key the network asks for must exist with
-// the right shape, and (``WeightLoader/finish(ignoringPrefixes:)``) every stored key must be used.
+// The one place where network parameters come from: a named table of stored tensors (a
+// checkpoint's state dict, a safetensors file, or plain tensors) or seeded random values, handed
+// out by key while a network is built. Loading is strict: every key the network asks for must
+// exist with the right shape, and (``WeightLoader/finish(ignoringPrefixes:)``) every stored key
+// must be used. Keys are the checkpoint's own (`visual.transformer.resblocks.0.ln_1.weight`);
+// a network reaches them through nested scopes (`scope("visual").scope("ln_pre")`), as PyTorch's
+// module paths do.
 
 import Checkpoints
 import Tensors
+
+/// A loading error: one line naming the file and the key.
+public struct WeightError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The one-line message.
+    public let description: String
+
+    /// Creates an error with a one-line message.
+    public init(_ description: String) { self.description = description }
+}
 
 /// A table of named tensors that have not been turned into ``Tensor``s yet.
 public struct WeightSource {
@@ -26,16 +38,17 @@ public struct WeightSource {
     /// Stored tensors by checkpoint key.
     public var entries: [String: Entry]
 
-    /// A source over arbitrary entries (e.g. tensors produced by a converter).
+    /// A source over arbitrary entries (e.g. tensors renamed from a foreign layout).
     public init(file: String, entries: [String: Entry]) {
         self.file = file
         self.entries = entries
     }
 
     /// A source over a checkpoint's state dict; values are converted to Float32 only when a
-    /// network asks for the key.
-    public init(stateDict: StateDict) {
-        self.file = stateDict.source
+    /// network asks for the key. A model stored under a prefix (a Net2Net first stage) is read
+    /// from `stateDict.strippingPrefix(_:)`.
+    public init(stateDict: StateDict, file: String? = nil) {
+        self.file = file ?? stateDict.source
         self.entries = stateDict.tensors.mapValues { st in Entry(shape: st.shape, values: { try st.floats() }) }
     }
 
@@ -51,36 +64,36 @@ public final class WeightLoader {
     /// How a parameter is filled when there is no source (random initialisation).
     public enum Initializer: Sendable {
         case zeros, ones
+        /// Every element `value`.
+        case constant(Float)
+        /// N(0, std²).
+        case normal(std: Float)
         /// N(0, 1/fan_in) with fan_in = product of all but the first dimension.
         case fanIn
     }
 
     private let source: WeightSource?
-    private let prefix: String
     private let requiresGrad: Bool
     private var seed: UInt64
     private var used: Set<String> = []
-    /// Every parameter handed out, in build order, under its checkpoint key (without the prefix).
+    /// Every parameter handed out, in build order, under its checkpoint key.
     public private(set) var parameters: [(name: String, tensor: Tensor)] = []
     /// Buffers (BatchNorm running statistics and counters, ActNorm's flag), same naming; never
     /// differentiated. Kept so that a saved model has every key a strict load asks for.
     public private(set) var buffers: [(name: String, tensor: Tensor)] = []
 
-    /// Loads from `source`. Keys are looked up as `prefix + name` (e.g. "first_stage_model." for a
-    /// Net2Net checkpoint); stored keys outside the prefix are ignored. Parameters require
-    /// gradients only when `requiresGrad` (training); frozen weights never get one.
-    public init(source: WeightSource, prefix: String = "", requiresGrad: Bool = false) {
+    /// Loads from `source`. Parameters require gradients only when `requiresGrad` (training);
+    /// frozen weights never get one.
+    public init(source: WeightSource, requiresGrad: Bool = false) {
         self.source = source
-        self.prefix = prefix
         self.requiresGrad = requiresGrad
         self.seed = 0
     }
 
-    /// Fills parameters with seeded random values (norm weights 1, biases 0, other tensors
-    /// N(0, 1/fan_in)): for benchmarks and for training from scratch.
+    /// Fills parameters with seeded random values (each as its layer asks: norm weights 1,
+    /// biases 0, matrices N(0, 1/fan_in)): for benchmarks and for training from scratch.
     public init(randomSeed: UInt64, requiresGrad: Bool = false) {
         self.source = nil
-        self.prefix = ""
         self.requiresGrad = requiresGrad
         self.seed = randomSeed
     }
@@ -88,25 +101,30 @@ public final class WeightLoader {
     /// File named in errors.
     public var file: String { source?.file ?? "random weights" }
 
-    /// The parameter stored under `name`, which must have `shape`. `buffer` tensors (running
+    /// The scope of the whole network (keys relative to the root).
+    public var root: WeightScope { WeightScope(loader: self, path: "") }
+
+    /// A view that prepends `component.` to every name.
+    public func scope(_ component: String) -> WeightScope { WeightScope(loader: self, path: component) }
+
+    /// The parameter stored under `key`, which must have `shape`. `buffer` tensors (running
     /// statistics) never require gradients and are not listed in ``parameters``.
-    public func tensor(_ name: String, shape: [Int], initializer: Initializer, buffer: Bool = false) throws -> Tensor {
+    public func tensor(_ key: String, shape: [Int], initializer: Initializer, buffer: Bool = false) throws -> Tensor {
         let requiresGrad = self.requiresGrad && !buffer
         let t: Tensor
         if let source {
-            let key = prefix + name
             guard let entry = source.entries[key] else {
-                throw VQGANError("\(source.file): missing key \(key) (expected shape \(shape))")
+                throw WeightError("\(source.file): missing tensor '\(key)' (expected shape \(shape))")
             }
             guard entry.shape == shape else {
-                throw VQGANError("\(source.file): key \(key) has shape \(entry.shape), expected \(shape)")
+                throw WeightError("\(source.file): tensor '\(key)' has shape \(entry.shape), expected \(shape)")
             }
             let values: [Float]
             do { values = try entry.values() } catch {
-                throw VQGANError("\(source.file): key \(key): \(error)")
+                throw WeightError("\(source.file): tensor '\(key)' cannot be read as floats: \(error)")
             }
             guard values.count == shape.reduce(1, *) else {
-                throw VQGANError("\(source.file): key \(key) holds \(values.count) values for shape \(shape)")
+                throw WeightError("\(source.file): tensor '\(key)' holds \(values.count) values for shape \(shape)")
             }
             used.insert(key)
             t = Tensor(shape: shape, data: values, requiresGrad: requiresGrad)
@@ -115,12 +133,14 @@ public final class WeightLoader {
             switch initializer {
             case .zeros: t = Tensor.zeros(shape, requiresGrad: requiresGrad)
             case .ones: t = Tensor.ones(shape, requiresGrad: requiresGrad)
+            case .constant(let value): t = Tensor(repeating: value, shape: shape, requiresGrad: requiresGrad)
+            case .normal(let std): t = Tensor.randn(shape, std: std, seed: seed, requiresGrad: requiresGrad)
             case .fanIn:
                 let fanIn = max(1, shape.dropFirst().reduce(1, *))
                 t = Tensor.randn(shape, std: 1 / Float(fanIn).squareRoot(), seed: seed, requiresGrad: requiresGrad)
             }
         }
-        if buffer { buffers.append((name, t)) } else { parameters.append((name, t)) }
+        if buffer { buffers.append((key, t)) } else { parameters.append((key, t)) }
         return t
     }
 
@@ -128,27 +148,25 @@ public final class WeightLoader {
     /// ActNorm's `initialized`): checked to exist with `shape`, read, and recorded in ``buffers``.
     /// Without a source it holds `initial`.
     @discardableResult
-    public func buffer(_ name: String, shape: [Int], initial: Float = 0) throws -> Tensor {
+    public func buffer(_ key: String, shape: [Int], initial: Float = 0) throws -> Tensor {
         if source == nil {
             let t = Tensor(repeating: initial, shape: shape)
-            buffers.append((name, t))
+            buffers.append((key, t))
             return t
         }
-        return try tensor(name, shape: shape, initializer: .zeros, buffer: true)
+        return try tensor(key, shape: shape, initializer: .zeros, buffer: true)
     }
 
-    /// A view that prepends `component.` to every name.
-    public func scope(_ component: String) -> WeightScope { WeightScope(loader: self, path: component) }
-
-    /// Fails on the first stored key (in sorted order) under the prefix that no network asked
-    /// for, unless it starts with one of `ignoringPrefixes` (relative to the prefix).
+    /// Fails on the first stored key (in sorted order) that no network asked for, unless it
+    /// starts with one of `ignoringPrefixes`.
     public func finish(ignoringPrefixes: [String] = []) throws {
         guard let source else { return }
-        for key in source.entries.keys.sorted() where key.hasPrefix(prefix) && !used.contains(key) {
-            let name = String(key.dropFirst(prefix.count))
-            if ignoringPrefixes.contains(where: { name.hasPrefix($0) }) { continue }
-            throw VQGANError("\(source.file): unexpected key \(key) (shape \(source.entries[key]!.shape)) is not part of the model")
-        }
+        let unused = source.entries.keys.filter { key in
+            !used.contains(key) && !ignoringPrefixes.contains(where: { key.hasPrefix($0) })
+        }.sorted()
+        guard let first = unused.first else { return }
+        let more = unused.count > 1 ? " (and \(unused.count - 1) more)" : ""
+        throw WeightError("\(source.file): unexpected tensor '\(first)' (shape \(source.entries[first]!.shape)) is not part of the model\(more)")
     }
 }
 
@@ -159,9 +177,15 @@ public struct WeightScope {
     /// Dotted key prefix of this submodule, e.g. `decoder.up.3.block.0`.
     public let path: String
 
+    /// A scope at `path` of `loader`.
+    public init(loader: WeightLoader, path: String) {
+        self.loader = loader
+        self.path = path
+    }
+
     /// The submodule `component` of this one.
     public func scope(_ component: String) -> WeightScope {
-        WeightScope(loader: loader, path: path.isEmpty ? component : path + "." + component)
+        WeightScope(loader: loader, path: key(component))
     }
 
     /// The parameter `path.name` of the given shape.

@@ -1,11 +1,16 @@
 // taming-transformers first-stage configuration: the hyperparameters of the VQGAN that go with
-// a checkpoint, read from its `model.yaml` (TamingYAML.swift) or reconstructed from tensor
-// shapes. Plain VQModel / GumbelVQ configs keep them at `model.params`; Net2Net transformer
+// a checkpoint, read from its `model.yaml` or reconstructed from tensor shapes. Plain VQModel / GumbelVQ configs keep them at `model.params`; Net2Net transformer
 // configs nest the VQGAN at `model.params.first_stage_config.params`, and their state dicts
 // prefix its weights with `first_stage_model.`.
 
-/// The `ddconfig` block shared by taming's Encoder and Decoder.
-public struct TamingDDConfig: Sendable, Codable, Equatable {
+import Checkpoints
+import Foundation
+
+/// Encoder/decoder layout: taming's `ddconfig` block, shared by its Encoder and Decoder. Level i
+/// has `ch * chMult[i]` channels; `attnResolutions` lists the feature-map sizes (relative to
+/// `resolution`) after whose blocks an AttnBlock follows; `doubleZ` (KL autoencoders) must be
+/// false; `dropout` only matters in training and is ignored here.
+public struct DDConfig: Sendable, Codable, Equatable {
     public var doubleZ: Bool
     public var zChannels: Int
     public var resolution: Int
@@ -63,12 +68,12 @@ public struct TamingConfig: Sendable, Codable, Equatable {
     public var target: String?
     public var embedDim: Int
     public var nEmbed: Int
-    public var ddconfig: TamingDDConfig
+    public var ddconfig: DDConfig
     public var loss: TamingLossConfig?
     /// Prefix of the first stage's tensors in the checkpoint: "" or "first_stage_model.".
     public var stateDictPrefix: String
 
-    public init(target: String?, embedDim: Int, nEmbed: Int, ddconfig: TamingDDConfig,
+    public init(target: String?, embedDim: Int, nEmbed: Int, ddconfig: DDConfig,
                 loss: TamingLossConfig? = nil, stateDictPrefix: String = "") {
         self.target = target
         self.embedDim = embedDim
@@ -108,7 +113,7 @@ extension TamingConfig {
             }
             return tensor.shape
         }
-        func numbered(_ under: String) -> [Int] { indices(sd, under: prefix + under).sorted() }
+        func numbered(_ under: String) -> [Int] { sd.indices(under: prefix + under).sorted() }
         let gumbel = sd[prefix + "quantize.embed.weight"] != nil
         let codebook = try shape(gumbel ? "quantize.embed.weight" : "quantize.embedding.weight")
         let decoderIn = try shape("decoder.conv_in.weight")
@@ -132,7 +137,7 @@ extension TamingConfig {
         let attnResolutions = levels.filter { !numbered("decoder.up.\($0).attn.").isEmpty }.map { resolution >> $0 }
         let zChannels = decoderIn[1]
         let encoderOut = hasEncoder ? try shape("encoder.conv_out.weight")[0] : zChannels
-        let ddconfig = TamingDDConfig(
+        let ddconfig = DDConfig(
             doubleZ: encoderOut == 2 * zChannels, zChannels: zChannels, resolution: resolution,
             inChannels: hasEncoder ? try shape("encoder.conv_in.weight")[1] : 3, outCh: decoderOut[0], ch: ch,
             chMult: chMult, numResBlocks: max(numbered("decoder.up.0.block.").count - 1, 1),
@@ -140,5 +145,61 @@ extension TamingConfig {
         return TamingConfig(target: gumbel ? "taming.models.vqgan.GumbelVQ" : "taming.models.vqgan.VQModel",
                             embedDim: codebook[1], nEmbed: codebook[0], ddconfig: ddconfig, loss: nil,
                             stateDictPrefix: prefix)
+    }
+}
+
+extension TamingConfig {
+    /// Reads and validates a `model.yaml`.
+    public static func load(contentsOf url: URL) throws -> TamingConfig {
+        try parse(YAMLNode.load(contentsOf: url))
+    }
+
+    /// Parses YAML text; `file` names the source in errors.
+    public static func parse(yaml text: String, file: String) throws -> TamingConfig {
+        try parse(YAMLNode.parse(text, file: file))
+    }
+
+    /// Plain VQModel / GumbelVQ configs keep the first stage at `model.params`; Net2Net
+    /// transformer configs nest it at `model.params.first_stage_config.params`.
+    private static func parse(_ root: YAMLNode) throws -> TamingConfig {
+        guard let model = root["model"] else { throw root.error("no 'model' section in config") }
+        var target = model["target"]?.string
+        var params = try model.require("params")
+        var prefix = ""
+        if let firstStage = params["first_stage_config"] {
+            target = firstStage["target"]?.string
+            params = try firstStage.require("params")
+            prefix = "first_stage_model."
+        }
+        let embedDim = try params.positive("embed_dim")
+        let nEmbed = try params.positive("n_embed")
+        let dd = try params.require("ddconfig")
+        let ddconfig = DDConfig(
+            doubleZ: try dd.bool("double_z") ?? true,
+            zChannels: try dd.positive("z_channels"),
+            resolution: try dd.positive("resolution"),
+            inChannels: try dd.positive("in_channels"),
+            outCh: try dd.positive("out_ch"),
+            ch: try dd.positive("ch"),
+            chMult: try dd.positiveList("ch_mult", allowEmpty: false),
+            numResBlocks: try dd.positive("num_res_blocks"),
+            attnResolutions: try dd.positiveList("attn_resolutions", allowEmpty: true),
+            dropout: try dd.number("dropout") ?? 0)
+        guard ddconfig.chMult.count <= 16 else { throw dd.error("\(dd.path).ch_mult has \(ddconfig.chMult.count) levels") }
+
+        var loss: TamingLossConfig?
+        if let lossNode = params["lossconfig"] {
+            let lp = lossNode["params"]
+            loss = TamingLossConfig(
+                target: lossNode["target"]?.string,
+                discStart: try lp?.integer("disc_start"),
+                discWeight: try lp?.number("disc_weight"),
+                discNumLayers: try lp?.integer("disc_num_layers"),
+                discInChannels: try lp?.integer("disc_in_channels"),
+                discConditional: try lp?.bool("disc_conditional"),
+                codebookWeight: try lp?.number("codebook_weight"))
+        }
+        return TamingConfig(target: target, embedDim: embedDim, nEmbed: nEmbed, ddconfig: ddconfig,
+                            loss: loss, stateDictPrefix: prefix)
     }
 }
