@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "VQGAN", targets: ["VQGAN"]),
         .library(name: "CLIP", targets: ["CLIP"]),
+        .library(name: "Training", targets: ["Training"]),
         .executable(name: "vqclip", targets: ["vqclip"]),
     ],
     dependencies: [
@@ -48,6 +49,10 @@ let package = Package(
         .target(name: "Generation", dependencies: ["Tensors", "Optimizers", "Checkpoints", "ImageCodecs", "ImageTensors",
                                                    "VQGAN", "CLIP"],
                 swiftSettings: optimizeAlways),
+        /// Trainers for the embedded models and what they share (resumable checkpoints).
+        .target(name: "Training", dependencies: ["Tensors", "Optimizers", "Checkpoints", "Layers", "ShapeWorld",
+                                                 "ImageCodecs", "ImageTensors", "VQGAN", "CLIP"],
+                swiftSettings: optimizeAlways),
         /// File formats: PyTorch zip/legacy/TorchScript checkpoints, safetensors, YAML configs.
         .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
@@ -64,7 +69,7 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "ImageTensors", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP",
+            "Tensors", "ImageCodecs", "ImageTensors", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "Layers", "VQGAN", "CLIP", "COpenBLAS", "CAllocator"],
@@ -80,6 +85,8 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["TestSupport", "Optimizers", "Tensors"]),
         .testTarget(name: "GenerationTests", dependencies: ["TestSupport", "Generation", "Tensors", "VQGAN", "CLIP",
                                                          "Checkpoints", "ImageCodecs", "ImageTensors"],
+                    swiftSettings: optimizeAlways),
+        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Optimizers", "Tensors", "Checkpoints"],
                     swiftSettings: optimizeAlways),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "VQGANTests", dependencies: ["TestSupport", "VQGAN", "Layers", "Tensors", "Checkpoints"],

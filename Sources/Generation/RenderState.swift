@@ -12,20 +12,15 @@ extension Renderer {
     public func saveState(to url: URL) throws {
         let optimizerState = loop.optimizer.state
         var tensors: [(name: String, shape: [Int], values: [Float])] = [("z", z.shape, z.data), ("z_initial", zInitial.shape, zInitial.data)]
-        for name in optimizerState.buffers.keys.sorted() {
-            for (k, values) in optimizerState.buffers[name]!.enumerated() {
-                tensors.append(("optimizer.\(name).\(k)", [values.count], values))
-            }
-        }
+        tensors += optimizerState.namedArrays(prefix: "optimizer").map { ($0.name, [$0.values.count], $0.values) }
         let settingsJSON = String(decoding: try JSONEncoder.sorted.encode(settings), as: UTF8.self)
-        try SafeTensors.write(tensors, metadata: [
+        let metadata = optimizerState.metadata(prefix: "optimizer").merging([
             "format": "vqclip-render-state",
             "step": String(step),
             "rng": rng.state.map(String.init).joined(separator: ","),
-            "optimizer": optimizerState.kind,
-            "optimizer_steps": optimizerState.stepCounts.map(String.init).joined(separator: ","),
             "settings": settingsJSON,
-        ], to: url)
+        ]) { $1 }
+        try SafeTensors.write(tensors, metadata: metadata, to: url)
     }
 
     /// Continues from a state written by ``saveState(to:)`` for the same settings.
@@ -41,10 +36,8 @@ extension Renderer {
             throw RenderError("\(file): the state was saved with other settings (prompt \"\(saved.prompt)\", seed \(saved.seed)); resume with the same options")
         }
         guard let stepText = dict.metadata["step"], let step = Int(stepText), (0...settings.iterations).contains(step),
-              let words = dict.metadata["rng"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4,
-              let kind = dict.metadata["optimizer"],
-              let counts = dict.metadata["optimizer_steps"]?.split(separator: ",").compactMap({ Int($0) }) else {
-            throw RenderError("\(file): the state's step, random stream or optimiser record is missing or corrupt")
+              let words = dict.metadata["rng"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4 else {
+            throw RenderError("\(file): the state's step or random stream is missing or corrupt")
         }
         func floats(_ name: String, count: Int) throws -> [Float] {
             guard let t = dict[name], t.count == count else { throw RenderError("\(file): tensor \(name) is missing or has the wrong size") }
@@ -53,15 +46,11 @@ extension Renderer {
         let zValues = try floats("z", count: z.count)
         let zStart = try floats("z_initial", count: zInitial.count)
         guard zStart == zInitial.data else { throw RenderError("\(file): the state starts from another latent (different models or init image)") }
-        var buffers: [String: [[Float]]] = [:]
-        for name in dict.names where name.hasPrefix("optimizer.") {
-            let parts = name.split(separator: ".")
-            guard parts.count == 3, let k = Int(parts[2]), k == 0 else { throw RenderError("\(file): unexpected tensor \(name)") }
-            buffers[String(parts[1])] = [try floats(name, count: z.count)]
-        }
         do {
-            try loop.optimizer.restore(OptimizerState(kind: kind, stepCounts: counts, buffers: buffers))
-        } catch {
+            let state = try OptimizerState(prefix: "optimizer", metadata: dict.metadata, names: dict.names,
+                                           array: { try floats($0, count: z.count) })
+            try loop.optimizer.restore(state)
+        } catch let error as OptimizerStateError {
             throw RenderError("\(file): \(error)")
         }
         z.data = zValues

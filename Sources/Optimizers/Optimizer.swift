@@ -61,3 +61,40 @@ extension OptimizerState {
         }
     }
 }
+
+extension OptimizerState {
+    /// The buffers as flat named arrays, `prefix.BUFFER.K` for parameter K, for storing in a
+    /// tensor file beside ``metadata(prefix:)``.
+    public func namedArrays(prefix: String) -> [(name: String, values: [Float])] {
+        buffers.keys.sorted().flatMap { name in
+            buffers[name]!.enumerated().map { (name: "\(prefix).\(name).\($0.offset)", values: $0.element) }
+        }
+    }
+
+    /// The kind and step counts as text, `prefix` + `.kind` / `.steps`.
+    public func metadata(prefix: String) -> [String: String] {
+        ["\(prefix).kind": kind, "\(prefix).steps": stepCounts.map(String.init).joined(separator: ",")]
+    }
+
+    /// Reads back what ``namedArrays(prefix:)`` and ``metadata(prefix:)`` wrote; `array(name)`
+    /// returns a stored array or nil. Throws when the record is incomplete.
+    public init(prefix: String, metadata: [String: String], names: [String],
+                array: (String) throws -> [Float]?) throws {
+        guard let kind = metadata["\(prefix).kind"],
+              let counts = metadata["\(prefix).steps"]?.split(separator: ",", omittingEmptySubsequences: false)
+                .map({ Int($0) }), counts.allSatisfy({ $0 != nil }) else {
+            throw OptimizerStateError("no readable \(prefix) optimiser record")
+        }
+        var buffers: [String: [[Float]]] = [:]
+        for name in names where name.hasPrefix(prefix + ".") {
+            let parts = name.dropFirst(prefix.count + 1).split(separator: ".")
+            guard parts.count == 2, let k = Int(parts[1]) else { throw OptimizerStateError("unexpected optimiser entry \(name)") }
+            guard let values = try array(name) else { throw OptimizerStateError("optimiser entry \(name) is unreadable") }
+            var list = buffers[String(parts[0]), default: []]
+            if list.count <= k { list += Array(repeating: [], count: k + 1 - list.count) }
+            list[k] = values
+            buffers[String(parts[0])] = list
+        }
+        self.init(kind: kind, stepCounts: counts.map { $0! }, buffers: buffers)
+    }
+}

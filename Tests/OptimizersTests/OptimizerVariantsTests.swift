@@ -71,4 +71,33 @@ struct OptimizerVariantsTests {
         let small = Tensor(shape: [2], data: [1, 2], requiresGrad: true)
         #expect(throws: OptimizerStateError.self) { try adam.restore(Adam(parameters: [small]).state) }
     }
+
+    @Test func stateSurvivesNamedArraysAndMetadata() throws {
+        let x = Tensor(shape: [4], data: [1, -2, 0.5, 0], requiresGrad: true)
+        let w = Tensor(shape: [2], data: [3, 1], requiresGrad: true)
+        let adam = Adam(parameters: [x, w], learningRate: 0.1)
+        for _ in 0..<2 {
+            adam.zeroGrad()
+            ((c * x * x).sum() + (w * w).sum()).backward()
+            adam.step()
+        }
+        let arrays = Dictionary(uniqueKeysWithValues: adam.state.namedArrays(prefix: "opt").map { ($0.name, $0.values) })
+        #expect(arrays.keys.sorted() == ["opt.exp_avg.0", "opt.exp_avg.1", "opt.exp_avg_sq.0", "opt.exp_avg_sq.1"])
+        let back = try OptimizerState(prefix: "opt", metadata: adam.state.metadata(prefix: "opt"),
+                                      names: Array(arrays.keys), array: { arrays[$0] })
+        #expect(back == adam.state)
+        #expect(throws: OptimizerStateError.self) {
+            try OptimizerState(prefix: "opt", metadata: [:], names: [], array: { _ in nil })
+        }
+    }
+
+    @Test func warmupCosineScheduleRisesThenDecaysToItsFloor() {
+        let s = WarmupCosineSchedule(peak: 1e-3, warmupSteps: 10, totalSteps: 110, floorFraction: 0.1)
+        #expect(abs(s.learningRate(at: 0) - 1e-4) < 1e-9)
+        #expect(abs(s.learningRate(at: 9) - 1e-3) < 1e-9)
+        // Halfway through the cosine: floor + (peak - floor) / 2.
+        #expect(abs(s.learningRate(at: 60) - 5.5e-4) < 1e-8)
+        #expect(abs(s.learningRate(at: 110) - 1e-4) < 1e-9)
+        #expect(abs(s.learningRate(at: 500) - 1e-4) < 1e-9)
+    }
 }
