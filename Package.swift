@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["TestSupport", "Optimizers", "Tensors"]),
         .testTarget(name: "GenerationTests", dependencies: ["TestSupport", "Generation", "Tensors", "VQGAN", "CLIP",
                                                          "Checkpoints", "ImageCodecs", "ImageTensors"],
-                    swiftSettings: optimizeAlways),
+                    resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),
         .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Optimizers", "Tensors", "Checkpoints"],
                     swiftSettings: optimizeAlways),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints"], resources: [.copy("Fixtures")]),

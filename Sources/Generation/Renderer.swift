@@ -213,29 +213,39 @@ public final class Renderer {
                 let views = Renderer.views(of: image, settings: settings, cutSize: resolution, using: &self.rng)
                 let features = clip.encodeImage(CLIPPreprocess.normalize(views))
                 let set = sets2[changeEvery > 0 ? (step / changeEvery) % sets2.count : 0]
-                var terms: [(String, Float)] = []
-                var total: Tensor? = nil
-                for target in set {
-                    let term = target.loss(features)
-                    terms.append((target.label, term.item))
-                    total = total.map { $0 + term } ?? term
-                }
-                if initWeight != 0 {
-                    let term = (self.z - zStart).pow(2).mean() * (0.5 * initWeight)
-                    terms.append(("init_weight", term.item))
-                    total = total! + term
-                }
-                return (total!, terms)
+                return Renderer.objective(features: features, targets: set, z: self.z, zInitial: zStart,
+                                          initWeight: initWeight)
             },
-            project: { z in
-                // z ← min(max(z, codebook min), codebook max) per channel, in place.
-                let (c, plane) = (z.shape[1], z.shape[2] * z.shape[3])
-                for ch in 0..<c {
-                    let (lo, hi) = (quantizer.channelMin[ch], quantizer.channelMax[ch])
-                    for i in (ch * plane)..<((ch + 1) * plane) { z.data[i] = min(max(z.data[i], lo), hi) }
-                }
-            })
+            project: { Renderer.clampToCodebook($0, quantizer: quantizer) })
         weakSelf = self
+    }
+
+    /// The loss of one step: the sum of every target's loss on the image features [N, E], plus
+    /// 0.5 · initWeight · mean((z − zInitial)²) when initWeight is not 0; with each part's value.
+    public static func objective(features: Tensor, targets: [PromptTarget], z: Tensor, zInitial: Tensor,
+                                 initWeight: Float) -> (Tensor, [(name: String, value: Float)]) {
+        var terms: [(String, Float)] = []
+        var total: Tensor? = nil
+        for target in targets {
+            let term = target.loss(features)
+            terms.append((target.label, term.item))
+            total = total.map { $0 + term } ?? term
+        }
+        if initWeight != 0 || total == nil {
+            let term = (z - zInitial).pow(2).mean() * (0.5 * initWeight)
+            terms.append(("init_weight", term.item))
+            total = total.map { $0 + term } ?? term
+        }
+        return (total!, terms)
+    }
+
+    /// z ← min(max(z, codebook min), codebook max) per channel, in place (outside the graph).
+    public static func clampToCodebook(_ z: Tensor, quantizer: VectorQuantizer) {
+        let (c, plane) = (z.shape[1], z.shape[2] * z.shape[3])
+        for ch in 0..<c {
+            let (lo, hi) = (quantizer.channelMin[ch], quantizer.channelMax[ch])
+            for i in (ch * plane)..<((ch + 1) * plane) { z.data[i] = min(max(z.data[i], lo), hi) }
+        }
     }
 
     /// z → image [1, 3, H, W] in [0, 1]: straight-through quantisation, decoder, clamp with gradient.
