@@ -59,6 +59,19 @@ extension Renderer {
     }
 }
 
+/// Reading a state file without a renderer.
+public enum RenderState {
+    /// The settings a state file was saved with (a resumed run takes them from there).
+    public static func settings(in url: URL) throws -> RenderSettings {
+        let dict = try loadStateDict(contentsOf: url)
+        guard dict.metadata["format"] == "vqclip-render-state" else { throw RenderError("\(url.path): not a vqclip render state") }
+        guard let json = dict.metadata["settings"] else { throw RenderError("\(url.path): the state has no settings") }
+        do { return try RenderSettings(json: json) } catch let error as RenderError {
+            throw RenderError("\(url.path): \(error)")
+        }
+    }
+}
+
 extension JSONEncoder {
     /// Sorted keys, so the same settings always give the same bytes.
     static var sorted: JSONEncoder {

@@ -56,6 +56,22 @@ enum Outputs {
         }
     }
 
+    /// Checks, before any work, that `file` can be written: its folder exists or is created, and
+    /// a file can be created in it (then removed). An existing `file` is left untouched.
+    static func checkWritable(file: URL) throws {
+        let directory = file.deletingLastPathComponent()
+        try prepareDirectory(directory)
+        let probe = directory.appendingPathComponent(".vqclip-write-check-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe.path, contents: nil) else {
+            throw BadInput("\(directory.path): cannot write here (for \(file.lastPathComponent))")
+        }
+        try? FileManager.default.removeItem(at: probe)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw BadInput("\(file.path): is a directory")
+        }
+    }
+
     /// Provenance written into every PNG: software and version first, then the run's settings.
     static func metadata(_ settings: [(String, String)]) -> [(String, String)] {
         [("Software", "vqclip \(vqclipVersion)"), ("vqclip_version", vqclipVersion)] + settings

@@ -5,6 +5,7 @@ import ArgumentParser
 import Checkpoints
 import CLIP
 import Foundation
+import Generation
 import ImageCodecs
 import ShapeWorld
 import VQGAN
@@ -20,6 +21,7 @@ struct VQClip: ParsableCommand {
             """,
         version: vqclipVersion,
         subcommands: [
+            RenderCommand.self,
             DemoCommand.self,
             ShapesCommand.self,
             ScoreCommand.self,
@@ -78,6 +80,9 @@ extension CheckpointError: UserInputError {}
 extension VQGANError: UserInputError {}
 extension CaptionError: UserInputError {}
 extension CLIPError: UserInputError {}
+extension RenderError: UserInputError {}
+extension PromptError: UserInputError {}
+extension ModelError: UserInputError {}
 
 /// A user error (bad file, bad value) found while running.
 struct BadInput: UserInputError {

@@ -65,7 +65,15 @@ struct RenderStepParityTests {
         let parts = Tensor(shape: [terms.count], data: terms.map(\.value))
         errors["parts"] = assertParity(parts, ref.tensor("parts").reshaped([terms.count]), tolerance: tolerance, "loss parts")
         errors["grad_z"] = assertParity(grad, ref.tensor("grad_z"), tolerance: tolerance, "d loss / d z")
-        errors["z1"] = assertParity(z.detached(), ref.tensor("z1"), tolerance: tolerance, "z after the step")
+        // Adam's first step moves each element by lr·g/(|g| + 1e-8), which is ±lr except where |g|
+        // is near 1e-8: there a gradient agreeing to 1e-5 of its maximum still gives another step.
+        // z after the step is compared where |g| ≥ 1e-2·max|g| (the gradient itself everywhere).
+        let gRef = ref.values("grad_z"), limit = 1e-2 * (gRef.map(abs).max() ?? 0)
+        let kept = gRef.indices.filter { abs(gRef[$0]) >= limit }
+        #expect(kept.count * 10 >= gRef.count * 8, "more than 20% of the gradient is near zero")
+        errors["z1"] = assertParity(Tensor(shape: [kept.count], data: kept.map { z.data[$0] }),
+                                    Tensor(shape: [kept.count], data: kept.map { ref.values("z1")[$0] }),
+                                    tolerance: tolerance, "z after the step")
         if ref.table["image"] != nil {
             errors["image"] = assertParity(image.detached(), ref.tensor("image"), tolerance: tolerance, "decoded image")
         }

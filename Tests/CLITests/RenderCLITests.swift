@@ -1,0 +1,130 @@
+// `vqclip render` on taming's tiny VQGAN and a small Hugging Face CLIP (both test fixtures):
+// bit-identical repeats, replay from a PNG's own metadata, resume after Ctrl-C, events, and
+// exit 2 with one line and no file left for every kind of bad input.
+
+import Foundation
+import ImageCodecs
+import Testing
+
+@Suite("vqclip render", .serialized)
+struct RenderCLITests {
+    static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    static let vqgan = tests.appendingPathComponent("VQGANTests/Fixtures/tiny.ckpt").path
+    static let clip = tests.appendingPathComponent("CLIPTests/Fixtures/hf-clip-small").path
+    static let models = ["--vqgan", vqgan, "--clip", clip]
+    static let small = models + ["--size", "32x24", "--cutn", "4"]
+
+    func render(_ arguments: [String]) throws -> Run { try VQClipBinary.run(["render"] + arguments + Self.small + ["--iterations", "6"]) }
+
+    @Test func sameSeedGivesTheSameBytesAndTheRecordReplaysThem() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let a = dir.file("a.png").path, b = dir.file("b.png").path
+        let first = try render(["a red circle | blurry:-0.5", "--seed", "a string seed", "--output", a])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try render(["a red circle | blurry:-0.5", "--seed", "a string seed", "--output", b]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: a)) == Data(contentsOf: URL(fileURLWithPath: b)))
+        let text = Dictionary(try ImageIO.readText(contentsOf: URL(fileURLWithPath: a)).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })
+        #expect(text["prompt"] == "a red circle | blurry:-0.5")
+        #expect(text["seed"] == "a string seed")
+        #expect(text["vqgan_sha256"]?.count == 64 && text["clip_sha256"]?.count == 64)
+        #expect(text["vqclip_settings"]?.contains("\"iterations\":6") == true)
+
+        let replayed = try VQClipBinary.run(["render", "--replay", a, "--output", dir.file("r.png").path])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        #expect(try Data(contentsOf: dir.file("r.png")) == Data(contentsOf: URL(fileURLWithPath: a)))
+
+        // Other CLIP weights than the recorded ones: refused, nothing written.
+        let changed = dir.file("changed-clip")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: Self.clip), to: changed)
+        var weights = try Data(contentsOf: changed.appendingPathComponent("model.safetensors"))
+        weights[weights.count - 3] ^= 0x10
+        try weights.write(to: changed.appendingPathComponent("model.safetensors"))
+        let refused = try VQClipBinary.run(["render", "--replay", a, "--clip", changed.path, "--output", dir.file("x.png").path])
+        expectUserError(refused, startingWith: "\(a): rendered with clip weights sha256")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("x.png").path))
+    }
+
+    @Test func interruptedRunResumesToTheSameImage() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let whole = dir.file("whole.png").path, cut = dir.file("cut.png").path, state = dir.file("run.state").path
+        let options = ["a blue square", "--seed", "11", "--iterations", "80"]
+        #expect(try VQClipBinary.run(["render"] + options + Self.small + ["--output", whole]).status == 0)
+
+        // Ctrl-C after the first progress event: the image and the state are saved, exit 130.
+        let process = Process()
+        process.executableURL = VQClipBinary.url
+        process.arguments = ["render"] + options + Self.small + ["--output", cut, "--state", state, "--json"]
+        let log = dir.file("log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: log)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !(String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self).contains("\"progress\"")) {
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(FileManager.default.fileExists(atPath: state))
+        let events = jsonEvents(String(decoding: try Data(contentsOf: log), as: UTF8.self))
+        let stoppedAt = events.last { $0["event"] as? String == "saved" }?["step"] as? Int ?? 0
+        #expect(events.last?["kind"] as? String == "interrupted" && stoppedAt < 80)
+
+        let resumed = try VQClipBinary.run(["render", "--resume", state, "--output", cut] + Self.models)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming at step \(stoppedAt)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: cut)) == Data(contentsOf: URL(fileURLWithPath: whole)))
+        #expect(!FileManager.default.fileExists(atPath: state), "a finished run removes its state")
+    }
+
+    @Test func eventsFramesAndRoundedSize() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let run = try VQClipBinary.run(["render", "a circle", "--seed", "1", "--json", "--frames", dir.file("frames").path,
+                                        "--frame-every", "3", "--output", dir.file("o.png").path, "--vqgan", Self.vqgan,
+                                        "--clip", Self.clip, "--size", "33x25", "--iterations", "6", "--cutn", "2",
+                                        "--cut-method", "original", "--optimizer", "adamw"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let events = jsonEvents(run.stdout)
+        let start = events.first!
+        #expect(start["event"] as? String == "start" && start["width"] as? Int == 32 && start["height"] as? Int == 24)
+        let progress = events.filter { $0["event"] as? String == "progress" }
+        #expect(progress.map { $0["step"] as? Int } == [1, 2, 3, 4, 5, 6])
+        #expect((progress.first?["terms"] as? [String: Any])?["a circle"] is Double)
+        let frames = events.filter { $0["kind"] as? String == "frame" }.compactMap { $0["step"] as? Int }
+        #expect(frames == [0, 3, 6])
+        #expect(try ImageIO.read(contentsOf: dir.file("frames/step-0003.png")).width == 32)
+        #expect(events.last?["event"] as? String == "done")
+    }
+
+    @Test func badInputExitsTwoWithOneLineAndNoFile() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let out = dir.file("out.png").path
+        func expectRefused(_ arguments: [String], _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let run = try VQClipBinary.run(["render"] + arguments + ["--output", out])
+            expectUserError(run, startingWith: message, sourceLocation: sourceLocation)
+            #expect(!FileManager.default.fileExists(atPath: out), sourceLocation: sourceLocation)
+        }
+        let models = Self.models
+        try expectRefused(["a cat", "--size", "0x0"] + models, "--size must be WxH")
+        try expectRefused(["a cat", "--size", "1x1"] + models, "--size 1x1 is smaller than the VQGAN's factor 2")
+        try expectRefused([" | "] + models, "no prompt given")
+        try expectRefused(["a cat:0"] + models, "prompt \"a cat\" has weight 0")
+        try expectRefused([String(repeating: "very long prompt ", count: 30), "--size", "8"] + models, "prompt \"very long prompt")
+        try expectRefused(["a cat", "--vqgan", dir.file("none.ckpt").path, "--clip", Self.clip], "\(dir.file("none.ckpt").path): no such file")
+        try expectRefused(["a cat", "--vqgan", "no_such_model", "--clip", Self.clip], "VQGAN \"no_such_model\" not found: put no_such_model.ckpt")
+        let corrupt = dir.file("bad.ckpt")
+        try Data("not a checkpoint".utf8).write(to: corrupt)
+        try Data("model: {}".utf8).write(to: dir.file("bad.yaml"))
+        try expectRefused(["a cat", "--vqgan", corrupt.path, "--clip", Self.clip], "\(dir.file("bad.yaml").path): model.params missing")
+        try expectRefused(["a cat", "--init-image", dir.file("missing.png").path] + models, "\(dir.file("missing.png").path)")
+        try expectRefused(["a cat", "--optimizer", "sgd"] + models, "--optimizer must be one of adam, adamw, adagrad")
+        try expectRefused(["a cat"], "no embedded default model yet: pass --vqgan")
+        let unwritable = try VQClipBinary.run(["render", "a cat", "--output", "/proc/vqclip-out.png"] + models)
+        expectUserError(unwritable, startingWith: "/proc: cannot write here")
+    }
+}
