@@ -21,6 +21,7 @@ final class Reporter {
     private let startTime = Date()
     private var lastDraw = Date.distantPast
     private var barVisible = false
+    private var firstStep: Int?
 
     init(command: String, json: Bool) {
         self.command = command
@@ -53,10 +54,15 @@ final class Reporter {
             lastDraw = now
             let width = 28
             let filled = total > 0 ? min(width, step * width / total) : width
-            let rate = seconds > 0 ? Double(step) / seconds : 0
+            // A resumed run starts part-way: its rate counts only the steps taken here.
+            if firstStep == nil { firstStep = step - 1 }
+            let done = step - (firstStep ?? 0)
+            let rate = seconds > 0 ? Double(done) / seconds : 0
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
             let lossText = loss.map { " loss " + String(format: "%.4f", $0) } ?? ""
-            let line = "[\(bar)] \(step)/\(total)\(lossText) \(String(format: "%.1f", rate)) it/s"
+            let speed = rate >= 1 || rate == 0 ? String(format: "%.1f it/s", rate) : String(format: "%.1f s/it", 1 / rate)
+            let eta = rate > 0 && step < total ? " ETA " + Reporter.clock(Double(total - step) / rate) : ""
+            let line = "[\(bar)] \(step)/\(total)\(lossText) \(speed)\(eta)"
             Terminal.writeError("\r\u{1B}[2K" + line)
             barVisible = true
         case .plain:
@@ -94,6 +100,12 @@ final class Reporter {
     /// Ends a progress-bar line so that following messages start on a fresh line.
     func endBar() {
         if barVisible { Terminal.writeError("\n"); barVisible = false }
+    }
+
+    /// Seconds as m:ss or h:mm:ss.
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 
     private func rounded(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
