@@ -1,0 +1,170 @@
+// The options that decide a render's pixels, shared by `render` and `batch`. Every one is
+// optional so that a batch line's options can be laid over the batch's own (line ?? batch ??
+// default); the defaults live in RenderSettings.
+
+import ArgumentParser
+import Foundation
+import Generation
+
+struct SettingsOptions: ParsableArguments {
+    @Option(name: .customLong("image-prompt"), help: ArgumentHelp("An image to steer towards, PATH[:weight[:stop]] (repeatable).", valueName: "path"))
+    var imagePrompts: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Image size WxH (or N for a square), rounded down to a multiple of the VQGAN's factor (default 256x256).", valueName: "WxH"))
+    var size: String?
+
+    @Option(name: .long, help: "Optimisation steps (default 500).")
+    var iterations: Int?
+
+    @Option(name: .long, help: "Learning rate (default 0.1).")
+    var lr: Float?
+
+    @Option(name: .long, help: ArgumentHelp("Optimiser: adam (default), adamw or adagrad.", valueName: "name"))
+    var optimizer: String?
+
+    @Option(name: .long, help: "Views scored by CLIP per step (default 32).")
+    var cutn: Int?
+
+    @Option(name: .customLong("cut-pow"), help: "Cutout size exponent of the original method (default 1).")
+    var cutPow: Float?
+
+    @Option(name: .customLong("cut-method"), help: ArgumentHelp("latest (default: whole image pooled and augmented) or original (random squares).", valueName: "method"))
+    var cutMethod: String?
+
+    @Option(name: .long, help: ArgumentHelp("Augmentations of the latest method: comma-separated from Af,Pe,Ji,Er (default all), or none.", valueName: "list"))
+    var augments: String?
+
+    @Option(name: .long, help: "Seed: an integer or any string (render default: random, printed and recorded; batch default: 0).")
+    var seed: String?
+
+    @Option(name: .customLong("init-image"), help: ArgumentHelp("Start from this PNG or JPEG.", valueName: "path"))
+    var initImage: String?
+
+    @Option(name: .customLong("init-noise"), help: ArgumentHelp("Start without an image from codes (default), pixels or gradient.", valueName: "kind"))
+    var initNoise: String?
+
+    @Option(name: .customLong("init-weight"), help: "Weight of the term that keeps z near its start (default 0).")
+    var initWeight: Float?
+
+    @Option(name: .customLong("change-prompt-every"), help: ArgumentHelp("Switch to the next `^` prompt set every N steps.", valueName: "N"))
+    var changePromptEvery: Int?
+
+    /// These options with `base`'s where these are not given.
+    func laid(over base: SettingsOptions) -> SettingsOptions {
+        var m = self
+        if imagePrompts.isEmpty { m.imagePrompts = base.imagePrompts }
+        m.size = size ?? base.size
+        m.iterations = iterations ?? base.iterations
+        m.lr = lr ?? base.lr
+        m.optimizer = optimizer ?? base.optimizer
+        m.cutn = cutn ?? base.cutn
+        m.cutPow = cutPow ?? base.cutPow
+        m.cutMethod = cutMethod ?? base.cutMethod
+        m.augments = augments ?? base.augments
+        m.seed = seed ?? base.seed
+        m.initImage = initImage ?? base.initImage
+        m.initNoise = initNoise ?? base.initNoise
+        m.initWeight = initWeight ?? base.initWeight
+        m.changePromptEvery = changePromptEvery ?? base.changePromptEvery
+        return m
+    }
+
+    /// The settings for `prompt`; `defaultSeed` when no --seed was given. Bad values throw
+    /// ValidationError with the option's name.
+    func settings(prompt: String, defaultSeed: @autoclosure () -> String) throws -> RenderSettings {
+        var s = RenderSettings(prompt: prompt, seed: seed ?? defaultSeed())
+        if let size {
+            let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+            guard (1...2).contains(parts.count), let w = Int(parts[0]), let h = Int(parts.last!), (1...8192).contains(w), (1...8192).contains(h) else {
+                throw ValidationError("--size must be WxH or N with sides from 1 to 8192, got \(size)")
+            }
+            (s.width, s.height) = (w, h)
+        }
+        s.imagePrompts = imagePrompts
+        if let iterations { try requireRange(iterations, 1...1_000_000, "iterations"); s.iterations = iterations }
+        if let lr {
+            guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, got \(lr)") }
+            s.learningRate = lr
+        }
+        if let optimizer {
+            guard let kind = OptimizerKind(rawValue: optimizer.lowercased()) else {
+                throw ValidationError("--optimizer must be one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")), got \(optimizer)")
+            }
+            s.optimizer = kind
+        }
+        if let cutn { try requireRange(cutn, 1...1024, "cutn"); s.cutn = cutn }
+        if let cutPow {
+            guard cutPow > 0, cutPow.isFinite else { throw ValidationError("--cut-pow must be a positive number, got \(cutPow)") }
+            s.cutPow = cutPow
+        }
+        if let cutMethod {
+            guard let method = CutMethod(rawValue: cutMethod.lowercased()) else {
+                throw ValidationError("--cut-method must be original or latest, got \(cutMethod)")
+            }
+            s.cutMethod = method
+        }
+        if let augments {
+            s.augments = augments.lowercased() == "none" ? [] : try augments.split(separator: ",").map { name in
+                guard let a = Augmentation(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--augments takes Af, Pe, Ji, Er or none, got \(name)")
+                }
+                return a
+            }
+        }
+        s.initImage = initImage
+        if let initNoise {
+            guard let noise = InitNoise(rawValue: initNoise.lowercased()) else {
+                throw ValidationError("--init-noise must be codes, pixels or gradient, got \(initNoise)")
+            }
+            s.initNoise = noise
+        }
+        if let initWeight {
+            guard initWeight.isFinite, initWeight >= 0 else { throw ValidationError("--init-weight must be 0 or more, got \(initWeight)") }
+            s.initWeight = initWeight
+        }
+        if let changePromptEvery { try requireRange(changePromptEvery, 0...1_000_000, "change-prompt-every"); s.changePromptEvery = changePromptEvery }
+        _ = try PromptSyntax.parse(prompt)
+        for spec in imagePrompts { _ = try PromptSyntax.parseOne(spec) }
+        return s
+    }
+}
+
+/// Which models, how many threads, and whether to start past the memory estimate.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("VQGAN: path or known name.", valueName: "model"))
+    var vqgan: String?
+
+    @Option(name: .long, help: ArgumentHelp("CLIP: path or known name.", valueName: "model"))
+    var clip: String?
+
+    @Option(name: .long, help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Start even when the memory estimate exceeds the available memory.")
+    var force = false
+
+    func validate() throws {
+        if let threads { try requireRange(threads, 1...1024, "threads") }
+    }
+}
+
+/// Progress files of one render: frames, periodic saves and the resumable state.
+struct ProgressOptions: ParsableArguments {
+    @Option(name: .customLong("save-every"), help: ArgumentHelp("Overwrite the result with the current image every K steps.", valueName: "K"))
+    var saveEvery: Int = 0
+
+    @Option(name: .long, help: ArgumentHelp("Folder for numbered progress frames.", valueName: "dir"))
+    var frames: String?
+
+    @Option(name: .customLong("frame-every"), help: ArgumentHelp("Write a frame every K steps (with --frames).", valueName: "K"))
+    var frameEvery: Int = 10
+
+    @Option(name: .customLong("state-every"), help: ArgumentHelp("Save the resumable state every K steps (with --state, or in a batch).", valueName: "K"))
+    var stateEvery: Int = 25
+
+    func validate() throws {
+        try requireRange(saveEvery, 0...1_000_000, "save-every")
+        try requireRange(frameEvery, 1...1_000_000, "frame-every")
+        try requireRange(stateEvery, 1...1_000_000, "state-every")
+    }
+}
