@@ -22,6 +22,26 @@ final class Reporter {
     private var lastDraw = Date.distantPast
     private var barVisible = false
     private var firstStep: Int?
+    /// Fields added to every JSON event (a batch sets the file and line being rendered).
+    var context: [(String, JSONValue)] = [] { didSet { firstStep = nil; rateStart = Date() } }
+    /// When the current render started (its rate and ETA count from here).
+    private var rateStart = Date()
+
+    /// Writes one JSON event with the context after its "event" field.
+    private func emit(_ fields: [(String, JSONValue)]) {
+        JSONLine.write(Array(fields.prefix(1)) + context + fields.dropFirst())
+    }
+
+    /// A batch line finished: `status` is rendered, skipped or failed. One JSON event, or one
+    /// line on stderr.
+    func lineResult(_ status: String, file: String, line: Int, fields: [(String, JSONValue)], text: String) {
+        switch mode {
+        case .json: emit([("event", .string("line")), ("status", .string(status)), ("file", .string(file)), ("line", .int(line))] + fields)
+        case .bar, .plain:
+            endBar()
+            Terminal.writeError("\(status): \(text)\n")
+        }
+    }
 
     init(command: String, json: Bool) {
         self.command = command
@@ -33,7 +53,7 @@ final class Reporter {
     /// The run begins: its settings, as they will be recorded in the output's metadata.
     func start(_ settings: [(String, JSONValue)], summary: String) {
         switch mode {
-        case .json: JSONLine.write([("event", .string("start")), ("command", .string(command)),
+        case .json: emit([("event", .string("start")), ("command", .string(command)),
                                     ("version", .string(vqclipVersion))] + settings)
         case .bar, .plain: Terminal.writeError(summary + "\n")
         }
@@ -45,7 +65,7 @@ final class Reporter {
         switch mode {
         case .json:
             let lossField: [(String, JSONValue)] = loss.map { [("loss", .float($0))] } ?? []
-            JSONLine.write([("event", .string("progress")), ("step", .int(step)), ("total", .int(total))]
+            emit([("event", .string("progress")), ("step", .int(step)), ("total", .int(total))]
                            + lossField + extra + [("elapsed", .number(rounded(seconds)))])
         case .bar:
             // Redraw at most ~15 times a second, and always on the last step.
@@ -57,7 +77,8 @@ final class Reporter {
             // A resumed run starts part-way: its rate counts only the steps taken here.
             if firstStep == nil { firstStep = step - 1 }
             let done = step - (firstStep ?? 0)
-            let rate = seconds > 0 ? Double(done) / seconds : 0
+            let lineSeconds = now.timeIntervalSince(rateStart)
+            let rate = lineSeconds > 0 ? Double(done) / lineSeconds : 0
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
             let lossText = loss.map { " loss " + String(format: "%.4f", $0) } ?? ""
             let speed = rate >= 1 || rate == 0 ? String(format: "%.1f it/s", rate) : String(format: "%.1f s/it", 1 / rate)
@@ -74,7 +95,7 @@ final class Reporter {
     func saved(path: String, kind: String, step: Int) {
         switch mode {
         case .json:
-            JSONLine.write([("event", .string("saved")), ("path", .string(path)), ("kind", .string(kind)),
+            emit([("event", .string("saved")), ("path", .string(path)), ("kind", .string(kind)),
                             ("step", .int(step))])
         case .bar, .plain:
             // The final path goes to stdout so that scripts can capture it; frames stay quiet.
@@ -90,7 +111,7 @@ final class Reporter {
         let seconds = elapsed
         switch mode {
         case .json:
-            JSONLine.write([("event", .string("done"))] + fields + [("elapsed", .number(rounded(seconds)))])
+            emit([("event", .string("done"))] + fields + [("elapsed", .number(rounded(seconds)))])
         case .bar, .plain:
             endBar()
             Terminal.writeError(summary + " in \(String(format: "%.1f", seconds)) s\n")

@@ -22,6 +22,8 @@ struct VQClip: ParsableCommand {
         version: vqclipVersion,
         subcommands: [
             RenderCommand.self,
+            BatchCommand.self,
+            GalleryCommand.self,
             DemoCommand.self,
             ShapesCommand.self,
             ScoreCommand.self,

@@ -50,6 +50,29 @@ enum VQClipBinary {
     }
 }
 
+extension VQClipBinary {
+    /// Starts the binary, waits until its stdout contains `marker`, sends `signal`, and returns
+    /// the exit status and what it wrote to stdout.
+    static func run(_ arguments: [String], signal: Int32, whenOutputContains marker: String) throws -> (status: Int32, stdout: String) {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = arguments
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("vqclip-signal-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        process.standardOutput = try FileHandle(forWritingTo: log)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !(String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self).contains(marker)) {
+            usleep(10_000)
+        }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: try Data(contentsOf: log), as: UTF8.self))
+    }
+}
+
 struct ScratchDirectory {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("vqclip-clitest-\(UUID().uuidString)")
     init() { try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }

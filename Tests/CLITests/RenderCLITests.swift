@@ -53,23 +53,11 @@ struct RenderCLITests {
         #expect(try VQClipBinary.run(["render"] + options + Self.small + ["--output", whole]).status == 0)
 
         // Ctrl-C after the first progress event: the image and the state are saved, exit 130.
-        let process = Process()
-        process.executableURL = VQClipBinary.url
-        process.arguments = ["render"] + options + Self.small + ["--output", cut, "--state", state, "--json"]
-        let log = dir.file("log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: log)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, !(String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self).contains("\"progress\"")) {
-            usleep(20_000)
-        }
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 130)
+        let stopped = try VQClipBinary.run(["render"] + options + Self.small + ["--output", cut, "--state", state, "--json"],
+                                           signal: SIGINT, whenOutputContains: "\"progress\"")
+        #expect(stopped.status == 130)
         #expect(FileManager.default.fileExists(atPath: state))
-        let events = jsonEvents(String(decoding: try Data(contentsOf: log), as: UTF8.self))
+        let events = jsonEvents(stopped.stdout)
         let stoppedAt = events.last { $0["event"] as? String == "saved" }?["step"] as? Int ?? 0
         #expect(events.last?["kind"] as? String == "interrupted" && stoppedAt < 80)
 
