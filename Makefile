@@ -1,14 +1,14 @@
 # vqclip — build, demo, test and benchmark entry points.
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev pkg-config
+APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev libgif-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release
 
 .PHONY: deps build demo test bench clean
 
-## deps: install the system libraries (OpenBLAS, libpng, zlib, libjpeg) when any is missing
+## deps: install the system libraries (OpenBLAS, libpng, zlib, libjpeg, giflib) when any is missing
 deps:
-	@if ! pkg-config --exists openblas libpng16 zlib libjpeg 2>/dev/null; then \
+	@if ! pkg-config --exists openblas libpng16 zlib libjpeg 2>/dev/null || [ ! -f /usr/include/gif_lib.h ]; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
 	fi

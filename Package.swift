@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libjpeg reports errors by longjmp, which Swift cannot host: a small C target owns the setjmp.
         .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        .systemLibrary(name: "CGIF", providers: [.apt(["libgif-dev"])]),
         // glibc allocator thresholds (mallopt is not exported by Swift's Glibc module).
         .target(name: "CAllocator"),
 
@@ -37,7 +38,7 @@ let package = Package(
         /// Dense Float32 tensors, reverse-mode autodiff and the differentiable ops.
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
-        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "CZlib"], swiftSettings: optimizeAlways),
+        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "CZlib", "CGIF"], swiftSettings: optimizeAlways),
         /// Where images meet tensors: RGBImage ↔ [1, 3, H, W] Float tensors.
         .target(name: "ImageTensors", dependencies: ["ImageCodecs", "Tensors"], swiftSettings: optimizeAlways),
         /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
@@ -79,7 +80,7 @@ let package = Package(
         /// Shared comparisons (assertClose, the parity error) and builders for every test target.
         .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"], swiftSettings: optimizeAlways),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "CJPEG"]),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "CJPEG", "CGIF"]),
         .testTarget(name: "ImageTensorsTests", dependencies: ["ImageTensors", "ImageCodecs", "Tensors"]),
         .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "ImageTensors", "Tensors"]),
         .testTarget(name: "OptimizersTests", dependencies: ["TestSupport", "Optimizers", "Tensors"]),

@@ -45,9 +45,13 @@ struct RenderCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Render again the image recorded in this PNG.", valueName: "png"))
     var replay: String?
 
+    @Flag(name: .long, help: "At the end, turn the frames into an animated GIF and a contact sheet (with --frames).")
+    var animate = false
+
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
+        if animate, progress.frames == nil { throw ValidationError("--animate needs --frames DIR") }
         if replay != nil, resume != nil { throw ValidationError("--replay and --resume cannot be combined") }
         if replay == nil, resume == nil, prompt == nil { throw ValidationError("a PROMPT is required (or --replay / --resume)") }
         if replay != nil || resume != nil, prompt != nil {
@@ -98,6 +102,11 @@ struct RenderCommand: ParsableCommand {
             Terminal.writeError("vqclip: interrupted at step \(outcome.steps) of \(settings.iterations); image saved to \(output.path)"
                                 + (stateURL.map { ", state to \($0.path) (continue with --resume \($0.path))" } ?? "") + "\n")
             throw ExitCode(130)
+        }
+        if animate, let frames = progress.frames {
+            for written in try Animation.write(frames: URL(fileURLWithPath: frames), fps: 10, mp4: false) {
+                reporter.saved(path: written.path, kind: "animation", step: outcome.steps)
+            }
         }
         reporter.done([("path", .string(output.path)), ("steps", .int(outcome.steps)), ("loss", outcome.loss.map(JSONValue.float) ?? .null)],
                       summary: "done: \(outcome.steps) steps" + (outcome.loss.map { ", loss \(String(format: "%.4f", $0))" } ?? ""))

@@ -24,6 +24,7 @@ struct VQClip: ParsableCommand {
             RenderCommand.self,
             BatchCommand.self,
             GalleryCommand.self,
+            AnimateCommand.self,
             DemoCommand.self,
             ShapesCommand.self,
             ScoreCommand.self,

@@ -89,6 +89,16 @@ struct BatchCLITests {
         #expect((1...5).allSatisfy { page.contains("prompt number \($0)") }, "the gallery merges both shards")
         #expect(page.contains("(5 images)"))
 
+        // Slurm arrays counted from their first index, and Kubernetes indexed Jobs.
+        let slurm = try VQClipBinary.run(["batch", file, "--output-dir", out, "--shard", "auto", "--json"] + Self.small,
+                                         environment: ["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"])
+        #expect(jsonEvents(slurm.stdout).first?["shard"] as? String == "2/4")
+        #expect(lineEvents(slurm).compactMap { $0["line"] as? Int } == [3])
+        let kubernetes = try VQClipBinary.run(["batch", file, "--output-dir", out, "--shard", "auto", "--shards", "3", "--json"] + Self.small,
+                                              environment: ["JOB_COMPLETION_INDEX": "1"])
+        #expect(lineEvents(kubernetes).compactMap { $0["line"] as? Int } == [2, 5])
+        expectUserError(try VQClipBinary.run(["batch", file, "--shard", "auto"] + Self.small, environment: ["JOB_COMPLETION_INDEX": "1"]),
+                        startingWith: "--shard auto: JOB_COMPLETION_INDEX is set; pass --shards N")
         let noEnvironment = try VQClipBinary.run(["batch", file, "--shard", "auto"] + Self.small)
         expectUserError(noEnvironment, startingWith: "--shard auto: neither SLURM_ARRAY_TASK_ID")
         expectUserError(try VQClipBinary.run(["batch", file, "--shard", "2/2"] + Self.small), startingWith: "--shard must be I/N")

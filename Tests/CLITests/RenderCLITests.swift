@@ -115,4 +115,20 @@ struct RenderCLITests {
         let unwritable = try VQClipBinary.run(["render", "a cat", "--output", "/proc/vqclip-out.png"] + models)
         expectUserError(unwritable, startingWith: "/proc: cannot write here")
     }
+
+    @Test func framesBecomeAnAnimationAndAContactSheet() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let frames = dir.file("frames")
+        let run = try render(["a circle", "--seed", "2", "--frames", frames.path, "--frame-every", "2", "--animate",
+                              "--output", dir.file("o.png").path])
+        #expect(run.status == 0, "\(run.stderr)")
+        let gif = try Data(contentsOf: frames.appendingPathComponent("animation.gif"))
+        #expect(gif.starts(with: Data("GIF89a".utf8)))
+        // Four frames (steps 0, 2, 4, 6) in a 2x2 grid of 32x24 frames with 2-pixel gaps.
+        let sheet = try ImageIO.read(contentsOf: frames.appendingPathComponent("contact-sheet.png"))
+        #expect(sheet.width == 2 * 32 + 3 * 2 && sheet.height == 2 * 24 + 3 * 2)
+        expectUserError(try VQClipBinary.run(["animate", dir.url.path]), startingWith: "\(dir.url.path): no step-NNNN.png frames")
+        expectUserError(try render(["a circle", "--animate"]), startingWith: "--animate needs --frames DIR")
+    }
 }
