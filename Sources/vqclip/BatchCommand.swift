@@ -39,13 +39,16 @@ struct BatchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Number of shards for --shard auto with a Kubernetes indexed Job (JOB_COMPLETION_INDEX).", valueName: "N"))
     var shards: Int?
 
+    @Flag(name: .long, help: "Write each line's progress frames to <name>-frames/ (every --frame-every steps) and animate them.")
+    var animate = false
+
     @Flag(name: .customLong("no-gallery"), help: "Do not write index.html in the output folder at the end.")
     var noGallery = false
 
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
-        if progress.frames != nil { throw ValidationError("--frames is per render; batch writes no frames") }
+        if progress.frames != nil { throw ValidationError("--frames is per render; batch writes each line's frames with --animate") }
         if let shards { try requireRange(shards, 1...1_000_000, "shards") }
     }
 
@@ -111,9 +114,17 @@ struct BatchCommand: ParsableCommand {
             reporter.context = place
             defer { reporter.context = [] }
             do {
-                let job = RenderJob(settings: line.settings, loaded: loaded, output: output, progress: progress, state: state,
+                var lineProgress = progress
+                let framesURL = line.directory.appendingPathComponent(line.name + "-frames")
+                if animate { lineProgress.frames = framesURL.path }
+                let job = RenderJob(settings: line.settings, loaded: loaded, output: output, progress: lineProgress, state: state,
                                     resume: resumable, force: modelOptions.force)
                 let outcome = try job.run(reporter: reporter)
+                if animate, !outcome.interrupted {
+                    for written in try Animation.write(frames: framesURL, fps: 10, mp4: false) {
+                        reporter.saved(path: written.path, kind: "animation", step: outcome.steps)
+                    }
+                }
                 reporter.context = []
                 if outcome.interrupted {
                     reporter.endBar()

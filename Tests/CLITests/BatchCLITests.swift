@@ -79,7 +79,8 @@ struct BatchCLITests {
         let out = dir.file("shared").path
         var rendered: [Int] = []
         for i in 0..<2 {
-            let run = try VQClipBinary.run(["batch", file, "--output-dir", out, "--shard", "\(i)/2", "--json"] + Self.small)
+            let run = try VQClipBinary.run(["batch", file, "--output-dir", out, "--shard", "\(i)/2", "--json", "--animate",
+                                            "--frame-every", "2"] + Self.small)
             #expect(run.status == 0, "\(run.stderr)")
             rendered += lineEvents(run).compactMap { $0["line"] as? Int }
         }
@@ -88,6 +89,7 @@ struct BatchCLITests {
         let page = try String(contentsOfFile: dir.file("shared/index.html").path, encoding: .utf8)
         #expect((1...5).allSatisfy { page.contains("prompt number \($0)") }, "the gallery merges both shards")
         #expect(page.contains("(5 images)"))
+        #expect(page.contains("href=\"prompt-number-3-0-frames/animation.gif\""), "each image links its animation")
 
         // Slurm arrays counted from their first index, and Kubernetes indexed Jobs.
         let slurm = try VQClipBinary.run(["batch", file, "--output-dir", out, "--shard", "auto", "--json"] + Self.small,
