@@ -80,7 +80,7 @@ let package = Package(
         /// Shared comparisons (assertClose, the parity error) and builders for every test target.
         .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"], swiftSettings: optimizeAlways),
-        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "CJPEG", "CGIF"]),
+        .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "CJPEG", "CGIF", "CZlib"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageTensorsTests", dependencies: ["ImageTensors", "ImageCodecs", "Tensors"]),
         .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "ImageTensors", "Tensors"]),
         .testTarget(name: "OptimizersTests", dependencies: ["TestSupport", "Optimizers", "Tensors"]),

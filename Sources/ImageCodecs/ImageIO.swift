@@ -5,6 +5,11 @@ import Foundation
 
 /// Reading and writing image files. Every failure is an ``ImageIOError`` naming the file.
 public enum ImageIO {
+    /// Images with more pixels than this are not decoded at full size: a JPEG is decoded at
+    /// 1/2, 1/4 or 1/8 scale (libjpeg's scaled decoding), a PNG is refused. 50 megapixels is
+    /// about 600 MB of RGBA while decoding: every command here works at far smaller sizes.
+    public static let maxPixels = 50_000_000
+
     /// The container formats that can be read.
     public enum Format: String, Sendable {
         case png, jpeg

@@ -5,17 +5,19 @@ import CJPEG
 enum JPEGCodec {
     static let signature: [UInt8] = [0xFF, 0xD8, 0xFF]
 
-    /// Decodes a baseline or progressive JPEG (gray or colour), already read into `bytes`, to
-    /// 8-bit RGB; errors name `path`.
-    static func decode(_ bytes: [UInt8], path: String) throws -> RGBImage {
+    /// Decodes a baseline or progressive JPEG (gray, colour, CMYK or YCCK), already read into
+    /// `bytes`, to 8-bit RGB, scaled down by 2, 4 or 8 when it has more than `maxPixels`
+    /// pixels; errors name `path`.
+    static func decode(_ bytes: [UInt8], path: String, maxPixels: Int = ImageIO.maxPixels) throws -> RGBImage {
         var out: UnsafeMutablePointer<UInt8>?
         var width: Int32 = 0, height: Int32 = 0
         var errbuf = [CChar](repeating: 0, count: 256)
         let status = bytes.withUnsafeBufferPointer {
-            jpegshim_read_rgb($0.baseAddress, $0.count, &out, &width, &height, &errbuf, errbuf.count)
+            jpegshim_read_rgb($0.baseAddress, $0.count, UInt64(maxPixels), &out, &width, &height, &errbuf, errbuf.count)
         }
         guard status == 0, let out else {
-            throw ImageIOError(path: path, problem: "invalid JPEG (\(text(errbuf)))")
+            let message = text(errbuf)
+            throw ImageIOError(path: path, problem: message.hasPrefix("truncated") || message.hasPrefix("image is") ? message : "invalid JPEG (\(message))")
         }
         defer { jpegshim_free(out) }
         let count = Int(width) * Int(height) * 3

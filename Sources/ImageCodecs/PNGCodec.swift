@@ -14,7 +14,7 @@ enum PNGCodec {
 
     /// Decodes any PNG (gray, gray+alpha, palette, RGB, RGBA; 1 to 16 bits) to 8-bit RGB.
     /// Alpha is dropped without compositing, as PIL's `convert("RGB")` does.
-    static func decode(_ bytes: [UInt8], path: String) throws -> RGBImage {
+    static func decode(_ bytes: [UInt8], path: String, maxPixels: Int = ImageIO.maxPixels) throws -> RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         return try bytes.withUnsafeBytes { raw -> RGBImage in
@@ -25,6 +25,18 @@ enum PNGCodec {
             guard width > 0, height > 0, width <= 1 << 24, height <= 1 << 24, width * height * 4 <= maxDecodedBytes else {
                 png_image_free(&image)
                 throw ImageIOError(path: path, problem: "unsupported PNG size \(width)x\(height)")
+            }
+            // Deflate expands at most ~1032:1, so a file must hold at least 1/1100 of the raw
+            // rows it declares (at one bit per pixel, the smallest depth): a short file claiming
+            // a huge image is refused before anything is allocated.
+            let rawBytes = height * (1 + (width + 7) / 8)
+            guard rawBytes <= bytes.count * 1100 else {
+                png_image_free(&image)
+                throw ImageIOError(path: path, problem: "truncated or corrupt: \(bytes.count) bytes cannot hold a \(width)x\(height) image")
+            }
+            guard width * height <= maxPixels else {
+                png_image_free(&image)
+                throw ImageIOError(path: path, problem: "image is \(width)x\(height) (\(width * height / 1_000_000) megapixels), more than the \(maxPixels / 1_000_000)-megapixel limit; downscale it first")
             }
             // 16-bit files without gAMA/sRGB are, in practice, sRGB-encoded: take them as such, so
             // that 16-bit v becomes round(v / 257) rather than being gamma-encoded from "linear".
