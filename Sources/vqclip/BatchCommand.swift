@@ -5,7 +5,6 @@
 // indexed Jobs); output names depend only on the files, so shards agree on them.
 
 import ArgumentParser
-import Checkpoints
 import Foundation
 import Generation
 
@@ -252,9 +251,3 @@ extension SettingsOptions {
     }
 }
 
-/// The first 8 hex digits of the SHA-256 of `text`.
-func shortHash(_ text: String) -> String {
-    var digest = SHA256()
-    digest.update(Array(text.utf8))
-    return String(digest.hexDigest().prefix(8))
-}

@@ -4,6 +4,7 @@
 //   DIR/<prompt-slug>-<seed>-frames/step-0050.png   progress frames (when asked for)
 
 import ArgumentParser
+import Checkpoints
 import Foundation
 import ImageCodecs
 
@@ -43,10 +44,12 @@ enum Outputs {
     }
 
     /// Creates `directory` (and its parents) if needed; failure is the user's bad --output.
+    /// Temporary files that a killed run left there are removed.
     static func prepareDirectory(_ directory: URL) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw BadInput("\(directory.path): not a directory") }
+            removeStaleTemporaries(in: directory)
             return
         }
         do {
@@ -54,6 +57,28 @@ enum Outputs {
         } catch {
             throw BadInput("\(directory.path): cannot create directory")
         }
+    }
+
+    /// Removes `.NAME.tmp-PID…` files (every atomic write here names its temporary file so)
+    /// whose writing process no longer exists: what `kill -9` or a crash mid-write leaves.
+    static func removeStaleTemporaries(in directory: URL) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for name in names where name.hasPrefix(".") {
+            guard let range = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let digits = name[range.upperBound...].prefix { $0.isNumber }
+            guard let pid = Int32(digits), pid > 0, pid != getpid() else { continue }
+            // kill(pid, 0) fails with ESRCH when no such process exists.
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// A stem unique to the prompt and settings: `<slug>-<seed>-<hash>`, the hash over the
+    /// full prompt and the settings, so that prompts differing past the slug's length, or the
+    /// same prompt with other options, never share a file, while a repeat of the same run does.
+    static func uniqueStem(prompt: String, seed: UInt64, settings: String) -> String {
+        stem(prompt: prompt, seed: seed) + "-" + shortHash(prompt + "\n" + settings)
     }
 
     /// Checks, before any work, that `file` can be written: its folder exists or is created, and
@@ -89,4 +114,11 @@ func requireRange(_ value: Int, _ range: ClosedRange<Int>, _ option: String) thr
     guard range.contains(value) else {
         throw ValidationError("--\(option) must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
     }
+}
+
+/// The first 8 hex digits of the SHA-256 of `text`.
+func shortHash(_ text: String) -> String {
+    var digest = SHA256()
+    digest.update(Array(text.utf8))
+    return String(digest.hexDigest().prefix(8))
 }

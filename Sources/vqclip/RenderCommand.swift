@@ -33,7 +33,7 @@ struct RenderCommand: ParsableCommand {
     @OptionGroup(title: "Models") var modelOptions: ModelOptions
     @OptionGroup(title: "Progress files") var progress: ProgressOptions
 
-    @Option(name: .long, help: ArgumentHelp("Result PNG (default outputs/<prompt-slug>-<seed>.png).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Result PNG (default outputs/<prompt-slug>-<seed>-<hash of prompt and settings>.png).", valueName: "path"))
     var output: String?
 
     @Option(name: .long, help: ArgumentHelp("Save the run's state here (z, optimiser, step, random stream) to resume it.", valueName: "path"))
@@ -78,8 +78,8 @@ struct RenderCommand: ParsableCommand {
         } else {
             settings = try settingsOptions.settings(prompt: prompt!, defaultSeed: String(UInt64.random(in: 0..<(1 << 32))))
         }
-        let output = URL(fileURLWithPath: outputPath ?? Outputs.resultURL(in: URL(fileURLWithPath: "outputs"), prompt: settings.prompt,
-                                                                          seed: settings.seedValue).path)
+        let output = URL(fileURLWithPath: outputPath ?? "outputs/" + Outputs.uniqueStem(prompt: settings.prompt, seed: settings.seedValue,
+                                                                                        settings: settings.jsonString()) + ".png")
         // Cheap checks before the models load.
         try Outputs.checkWritable(file: output)
         let stateURL = (state ?? resume).map { URL(fileURLWithPath: $0) }

@@ -29,14 +29,16 @@ struct LoadedModels {
         return LoadedModels(models: try RenderModels.load(vqgan: vqgan, clip: clip), vqganName: vqgan, clipName: clip, threads: threads)
     }
 
-    /// The PNG text chunks of an image of `settings` at `step`. No command line or output path:
-    /// the same render gives the same bytes wherever it is written.
+    /// The PNG text chunks of an image of `settings` at `step`. The command is rebuilt from the
+    /// settings (not the process's arguments) and no output path is recorded: the same render
+    /// gives the same bytes wherever it is written.
     func metadata(_ settings: RenderSettings, step: Int, loss: Float?) -> [(String, String)] {
         Outputs.metadata([
             ("prompt", settings.prompt), ("seed", settings.seed), ("vqclip_settings", settings.jsonString()),
             ("vqgan", vqganName), ("vqgan_sha256", models.vqganIdentity.sha256),
             ("clip", clipName), ("clip_sha256", models.clipIdentity.sha256),
             ("threads", String(threads)), ("step", String(step)),
+            ("command", settings.commandLine(vqgan: vqganName, clip: clipName, threads: threads)),
         ] + (loss.map { [("loss", "\($0)")] } ?? []))
     }
 

@@ -168,3 +168,26 @@ struct ProgressOptions: ParsableArguments {
         try requireRange(stateEvery, 1...1_000_000, "state-every")
     }
 }
+
+extension RenderSettings {
+    /// The `vqclip render` command line that makes this image (recorded in every PNG as
+    /// `command`): every setting spelled out, so it does not depend on the defaults of a version.
+    func commandLine(vqgan: String, clip: String, threads: Int) -> String {
+        var words = ["vqclip", "render", shellQuoted(prompt), "--seed", shellQuoted(seed), "--size", "\(width)x\(height)",
+                     "--iterations", "\(iterations)", "--lr", "\(learningRate)", "--optimizer", optimizer.rawValue,
+                     "--cutn", "\(cutn)", "--cut-pow", "\(cutPow)", "--cut-method", cutMethod.rawValue,
+                     "--augments", augments.isEmpty ? "none" : augments.map(\.rawValue).joined(separator: ",")]
+        for spec in imagePrompts { words += ["--image-prompt", shellQuoted(spec)] }
+        if let initImage { words += ["--init-image", shellQuoted(initImage)] } else { words += ["--init-noise", initNoise.rawValue] }
+        if initWeight != 0 { words += ["--init-weight", "\(initWeight)"] }
+        if changePromptEvery != 0 { words += ["--change-prompt-every", "\(changePromptEvery)"] }
+        words += ["--vqgan", shellQuoted(vqgan), "--clip", shellQuoted(clip), "--threads", "\(threads)"]
+        return words.joined(separator: " ")
+    }
+}
+
+/// `text` as one shell word: bare when it is plainly safe, else in single quotes.
+func shellQuoted(_ text: String) -> String {
+    let safe = !text.isEmpty && text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_./,:=+@%".unicodeScalars.contains($0)) }
+    return safe ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

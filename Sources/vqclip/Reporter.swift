@@ -72,7 +72,9 @@ final class Reporter {
             let now = Date()
             guard step == total || now.timeIntervalSince(lastDraw) >= 0.066 else { return }
             lastDraw = now
-            let width = 28
+            // The line never wraps: the bar shrinks with the terminal (and goes on a very narrow one).
+            let columns = Terminal.width
+            let width = max(0, min(28, columns - 50))
             let filled = total > 0 ? min(width, step * width / total) : width
             // A resumed run starts part-way: its rate counts only the steps taken here.
             if firstStep == nil { firstStep = step - 1 }
@@ -83,7 +85,8 @@ final class Reporter {
             let lossText = loss.map { " loss " + String(format: "%.4f", $0) } ?? ""
             let speed = rate >= 1 || rate == 0 ? String(format: "%.1f it/s", rate) : String(format: "%.1f s/it", 1 / rate)
             let eta = rate > 0 && step < total ? " ETA " + Reporter.clock(Double(total - step) / rate) : ""
-            let line = "[\(bar)] \(step)/\(total)\(lossText) \(speed)\(eta)"
+            let full = (width > 0 ? "[\(bar)] " : "") + "\(step)/\(total)\(lossText) \(speed)\(eta)"
+            let line = String(full.prefix(max(1, columns - 1)))
             Terminal.writeError("\r\u{1B}[2K" + line)
             barVisible = true
         case .plain:

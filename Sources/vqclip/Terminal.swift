@@ -7,6 +7,14 @@ enum Terminal {
     /// True when standard error is a terminal, the only case in which a progress bar is drawn.
     static let stderrIsTerminal = isatty(STDERR_FILENO) != 0
 
+    /// Columns of the terminal on stderr (asked each time, so a resized window is followed),
+    /// or 80 when it cannot be told.
+    static var width: Int {
+        var size = winsize()
+        guard ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
+    }
+
     static func writeError(_ text: String) { write(text, to: STDERR_FILENO) }
     static func writeOutput(_ text: String) { write(text, to: STDOUT_FILENO) }
 

@@ -34,7 +34,7 @@ struct VQClip: ParsableCommand {
 
     /// Runs the command line and turns every error into one stderr line and an exit status.
     static func main() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        let arguments = joiningNegativeValues(Array(CommandLine.arguments.dropFirst()))
         let json = arguments.contains("--json")
         do {
             var command = try parseAsRoot(arguments)
@@ -51,6 +51,21 @@ struct VQClip: ParsableCommand {
             Foundation.exit(failure.status)
         }
     }
+}
+
+/// `--size -5` as `--size=-5`: the argument parser reads a word starting with `-` as an option,
+/// so a negative number after an option would be "missing a value" instead of out of range.
+func joiningNegativeValues(_ arguments: [String]) -> [String] {
+    var out: [String] = []
+    for argument in arguments {
+        if let previous = out.last, previous.hasPrefix("--"), !previous.contains("="), previous != "--",
+           argument.count > 1, argument.hasPrefix("-"), Double(argument) != nil {
+            out[out.count - 1] = previous + "=" + argument
+        } else {
+            out.append(argument)
+        }
+    }
+    return out
 }
 
 /// An error classified for the user: status 2 for bad input, 1 for internal failures.

@@ -28,10 +28,11 @@ enum VQClipBinary {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
     }()
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    static func run(_ arguments: [String], environment: [String: String] = [:], workingDirectory: URL? = nil) throws -> Run {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         // Files rather than pipes: no deadlock however much either stream writes.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vqclip-cli-\(UUID().uuidString)")

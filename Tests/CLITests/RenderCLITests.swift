@@ -99,6 +99,8 @@ struct RenderCLITests {
         }
         let models = Self.models
         try expectRefused(["a cat", "--size", "0x0"] + models, "--size must be WxH")
+        try expectRefused(["a cat", "--size", "-5"] + models, "--size must be WxH or N with sides from 1 to 8192, got -5")
+        try expectRefused(["a cat", "--iterations", "-3"] + models, "--iterations must be between 1 and 1000000, got -3")
         try expectRefused(["a cat", "--size", "1x1"] + models, "--size 1x1 is smaller than the VQGAN's factor 2")
         try expectRefused([" | "] + models, "no prompt given")
         try expectRefused(["a cat:0"] + models, "prompt \"a cat\" has weight 0")
@@ -130,5 +132,33 @@ struct RenderCLITests {
         #expect(sheet.width == 2 * 32 + 3 * 2 && sheet.height == 2 * 24 + 3 * 2)
         expectUserError(try VQClipBinary.run(["animate", dir.url.path]), startingWith: "\(dir.url.path): no step-NNNN.png frames")
         expectUserError(try render(["a circle", "--animate"]), startingWith: "--animate needs --frames DIR")
+    }
+
+    @Test func defaultNamesAreUniquePerPromptAndSettingsAndStaleTemporariesGo() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        // A temporary file left by a process that no longer exists (checked), and one of a live
+        // process (ours), which stays.
+        let dead: Int32 = 4_194_303
+        #expect(kill(dead, 0) != 0)
+        try FileManager.default.createDirectory(at: dir.file("outputs"), withIntermediateDirectories: true)
+        try Data().write(to: dir.file("outputs/.x.png.tmp-\(dead)-123"))
+        try Data().write(to: dir.file("outputs/.y.png.tmp-\(getpid())-5"))
+        // The same first 62 characters: the same 60-character slug.
+        let long = "one two three four five six seven eight nine ten eleven twelve "
+        for prompt in [long + "red", long + "blue"] {
+            let run = try VQClipBinary.run(["render", prompt, "--seed", "4", "--iterations", "2", "--size", "32", "--cutn", "1"] + Self.models,
+                                           workingDirectory: dir.url)
+            #expect(run.status == 0, "\(run.stderr)")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.file("outputs").path).sorted()
+        #expect(files.filter { $0.hasSuffix(".png") && !$0.hasPrefix(".") }.count == 2, "\(files)")
+        #expect(!files.contains(".x.png.tmp-\(dead)-123"))
+        #expect(files.contains(".y.png.tmp-\(getpid())-5"))
+        // The recorded command line renders the same bytes again.
+        let png = dir.file("outputs/" + files.first { $0.hasSuffix(".png") && !$0.hasPrefix(".") }!)
+        let text = Dictionary(try ImageIO.readText(contentsOf: png).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })
+        #expect(text["command"]?.hasPrefix("vqclip render 'one two three") == true)
+        #expect(text["command"]?.contains("--seed 4 --size 32x32 --iterations 2") == true)
     }
 }
