@@ -4,7 +4,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev libgif
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench bench-reference clean
 
 ## deps: install the system libraries (OpenBLAS, libpng, zlib, libjpeg, giflib) when any is missing
 deps:
@@ -25,10 +25,25 @@ demo: build
 test: deps
 	$(SWIFT) test
 
-## bench: op-level benchmarks (GEMM, conv2d at decoder shapes, attention), printed as a table
+## bench: op-level benchmarks, then the whole step at BENCH_SIZES beside PyTorch's when make bench-reference has run
+BENCH_SIZES ?= 128 256 512
+BENCH_THREADS ?= 2
 bench: deps
 	$(SWIFT) build -c release --product vqclip-bench
 	$(BIN)/vqclip-bench
+	@mkdir -p .bench
+	@for n in $(BENCH_SIZES); do \
+		$(BIN)/vqclip-bench step --size $$n --threads $(BENCH_THREADS) --json > .bench/vqclip-$$n.json && \
+		python3 scripts/bench_compare.py .bench/vqclip-$$n.json .bench/pytorch-$$n.json; \
+	done
+
+## bench-reference: the same step on PyTorch (Debian python3-torch + the packages in scripts/make_render_fixtures.py)
+bench-reference:
+	@mkdir -p .bench
+	@for n in $(BENCH_SIZES); do \
+		PYTHONPATH=$${PYTHONPATH:-/tmp/pydeps} /usr/bin/python3 scripts/bench_reference.py --size $$n --threads $(BENCH_THREADS) --json \
+			> .bench/pytorch-$$n.json || exit 1; \
+	done
 
 clean:
 	rm -rf .build

@@ -73,7 +73,7 @@ let package = Package(
             "Tensors", "ImageCodecs", "ImageTensors", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "Layers", "VQGAN", "CLIP", "COpenBLAS", "CAllocator"],
+        .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "Layers", "Optimizers", "VQGAN", "CLIP", "Generation", "COpenBLAS", "CAllocator"],
                           swiftSettings: optimizeAlways),
 
         // MARK: Tests

@@ -2,6 +2,7 @@
 // first is the reference every other row is compared with ("fraction of GEMM").
 
 import COpenBLAS
+import Foundation
 import Dispatch
 import Tensors
 #if canImport(Glibc)
@@ -30,6 +31,15 @@ struct Row {
 }
 
 Parallel.setBLASThreads(Parallel.maxThreads)
+
+// `vqclip-bench step [--size N] [--threads T] [--steps K] [--cutn N] [--json]`: the whole step.
+if CommandLine.arguments.dropFirst().first == "step" {
+    do { try StepBenchmark(arguments: Array(CommandLine.arguments.dropFirst(2))).run() } catch {
+        FileHandle.standardError.write(Data("vqclip-bench: \(error)\n".utf8))
+        exit(2)
+    }
+    exit(0)
+}
 
 // `vqclip-bench vqgan`: only the GroupNorm+SiLU rows and the decoder timings, a quicker loop.
 if CommandLine.arguments.dropFirst().first == "vqgan" {
