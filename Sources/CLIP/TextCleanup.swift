@@ -6,9 +6,10 @@
 //
 // Of ftfy 6.3's default fixers, all deterministic ones are replicated: HTML entity unescaping
 // (unless the line contains '<'), C1 controls as Windows-1252, Latin ligatures, full/half-width
-// forms, curly quotes, line breaks, terminal escapes, control characters, NFC. Its heuristic
-// mojibake repair (fix_encoding: "cafÃ©" → "café") is not; text that needs it tokenises as
-// written.
+// forms, curly quotes, line breaks, terminal escapes, control characters, NFC. Of its heuristic
+// mojibake repair (fix_encoding) the common case is: UTF-8 read as Windows-1252 or Latin-1
+// ("cafÃ©" → "café", "â€œ" → "“", "ðŸ˜€" → "😀"), repaired where the misread characters
+// spell complete UTF-8 sequences.
 
 import Foundation
 
@@ -49,6 +50,7 @@ enum TextCleanup {
         while true {
             let original = text
             if let entities { text = entities.ftfyUnescape(text) }
+            text = fixEncoding(text)
             text = text.map(fixC1Control)
             text = text.flatMap(fixLigature)
             text = text.flatMap(fixWidth)
@@ -60,6 +62,46 @@ enum TextCleanup {
             if text == original { return text }
         }
     }
+
+    /// UTF-8 that was decoded as Windows-1252 (or Latin-1): characters whose Windows-1252 bytes
+    /// form a complete multi-byte UTF-8 sequence become that character.
+    static func fixEncoding(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(text.count)
+        var i = 0
+        while i < text.count {
+            // Two-byte sequences only from Â and Ã (U+0080–U+00FF, most real mojibake): other
+            // leads pair with NBSP or symbols in real text ("CAFÉ\u{A0}"), where ftfy leaves them.
+            if let lead = sloppyByte(text[i]), lead == 0xC2 || lead == 0xC3 || (0xE0...0xF4).contains(lead) {
+                let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2
+                if i + length <= text.count {
+                    let bytes = text[i..<(i + length)].compactMap(sloppyByte)
+                    // A no-break space (0xA0) only continues Â and Ã: after other leads it is
+                    // real spacing ("résumé\u{A0}\u{A0}"), as ftfy also judges it.
+                    if bytes.count == length,
+                       bytes.dropFirst().allSatisfy({ (0x80...0xBF).contains($0) && ($0 != 0xA0 || length == 2) }),
+                       let decoded = String(validating: bytes, as: UTF8.self), decoded.unicodeScalars.count == 1 {
+                        out.append(decoded.unicodeScalars.first!)
+                        i += length
+                        continue
+                    }
+                }
+            }
+            out.append(text[i])
+            i += 1
+        }
+        return out
+    }
+
+    /// The byte a character comes from when bytes are read as Windows-1252 (Latin-1 for the
+    /// five bytes it leaves undefined), or nil for characters no byte gives.
+    static func sloppyByte(_ c: Unicode.Scalar) -> UInt8? {
+        if c.value <= 0xFF { return UInt8(c.value) }
+        return windows1252Bytes[c]
+    }
+
+    private static let windows1252Bytes: [Unicode.Scalar: UInt8] = Dictionary(
+        uniqueKeysWithValues: windows1252High.enumerated().map { ($0.element, UInt8(0x80 + $0.offset)) })
 
     /// C1 controls U+0080–U+009F read as Windows-1252 (undefined bytes stay as they are).
     static func fixC1Control(_ c: Unicode.Scalar) -> Unicode.Scalar {

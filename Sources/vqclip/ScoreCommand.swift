@@ -25,7 +25,7 @@ struct ScoreCommand: ParsableCommand {
     var images: [String]
 
     @Option(name: .long, help: "A text to score against (repeat for several).")
-    var text: [String] = []
+    var text: [String]
 
     @Flag(name: .long, help: "Order the images by similarity to each text.")
     var rank = false
@@ -42,7 +42,6 @@ struct ScoreCommand: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image") }
-        if text.isEmpty { throw ValidationError("give at least one --text") }
     }
 
     func run() throws {

@@ -25,6 +25,22 @@ private struct TokenCases: Decodable {
         #expect(try t.encode("&amp; &lt;3 100%") == [261, 283, 274, 272, 271, 271, 260])
     }
 
+    /// UTF-8 read as Windows-1252: pairs of (input, ftfy 6.3.1's fix_text of it). The reference
+    /// tokenises fix_text's output, so the mojibake must give the repaired text's tokens.
+    @Test func mojibakeIsRepairedAsFtfyDoes() throws {
+        let t = try Tokenizer.bundled()
+        let cases: [(String, String)] = [
+            ("Ã©tÃ©", "été"), ("cafÃ© au lait", "café au lait"), ("â€œquotedâ€\u{9d} text", "\"quoted\" text"),
+            ("Iâ€™m here", "I'm here"), ("naÃ¯ve rÃ©sumÃ©", "naïve résumé"), ("Ã¼ber straÃŸe", "über straße"),
+            ("emoji ðŸ˜€ smile", "emoji 😀 smile"), ("plain café", "plain café"), ("Â£5 price", "£5 price"),
+            ("Ã\u{a0}la mode", "àla mode"), ("MÃ¼ller – Ã–sterreich", "Müller – Österreich"), ("Ã", "Ã"), ("Â©2020", "©2020"),
+        ]
+        for (input, fixed) in cases {
+            #expect(try t.encode(input) == t.encode(fixed), "\(input)")
+        }
+        #expect(try t.encode("cafÃ©") != t.encode("cafa"))
+    }
+
     @Test func fixtureParity() throws {
         let t = try Tokenizer.bundled()
         let data = try Data(contentsOf: fixtureURL("tokenizer.json"))
