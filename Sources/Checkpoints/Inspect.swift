@@ -50,10 +50,11 @@ public struct InspectReport: Sendable, Codable {
         return lines.joined(separator: "\n")
     }
 
-    /// Pretty-printed JSON with sorted keys.
+    /// One line of JSON with sorted snake_case keys, like every other command's --json output.
     public func json() -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         guard let data = try? encoder.encode(self) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }

@@ -18,7 +18,7 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "The checkpoint file (or a taming model.yaml).")
     var file: String
 
-    @Flag(name: .long, help: "Print the report as JSON.")
+    @Flag(name: .long, help: "Print the report as one JSON object on one line (snake_case keys).")
     var json = false
 
     func run() throws {
@@ -27,7 +27,8 @@ struct InspectCommand: ParsableCommand {
             // A taming model.yaml: show the configuration it describes.
             let config = try TamingConfig.load(contentsOf: url)
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
             print(json ? String(decoding: try encoder.encode(config), as: UTF8.self) : "file: \(file)\nconfig: \(config.summary)")
             return
         }

@@ -308,12 +308,13 @@ struct CLITests {
 
         let json = try VQClipBinary.run(["inspect", checkpoint.path, "--json"])
         #expect(json.status == 0)
+        #expect(json.stdout.split(separator: "\n").count == 1, "one object on one line")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let tensors = try #require(report["tensors"] as? [[String: Any]])
         #expect((report["model"] as? String)?.hasPrefix("taming VQGAN") == true)
         #expect(tensors.contains { $0["name"] as? String == "quantize.embedding.weight" })
-        #expect((report["parameterCount"] as? Int ?? 0) > 0)
-        #expect((report["modelConfiguration"] as? String)?.hasPrefix("VQModel f") == true)
+        #expect((report["parameter_count"] as? Int ?? 0) > 0)
+        #expect((report["model_configuration"] as? String)?.hasPrefix("VQModel f") == true)
 
         let clip = try VQClipBinary.run(["inspect", Self.fixture("CLIPTests", "clip-small.pt").path])
         #expect(clip.status == 0 && clip.stdout.contains("model: OpenAI CLIP ViT"), "\(clip.stdout)")
