@@ -24,7 +24,11 @@ import TestSupport
         #expect(text.contains("format: TorchScript archive (torch.jit.save)"))
 
         let json = clip.json()
-        let decoded = try JSONDecoder().decode(InspectReport.self, from: Data(json.utf8))
+        // One line, snake_case keys.
+        #expect(!json.contains("\n") && json.contains("\"parameter_count\""))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let decoded = try decoder.decode(InspectReport.self, from: Data(json.utf8))
         #expect(decoded.tensors == clip.tensors && decoded.model == clip.model)
 
     }
