@@ -1,6 +1,8 @@
 # vqclip — build, demo, test and benchmark entry points.
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev libjpeg62-turbo-dev libgif-dev pkg-config
+# libjpeg-dev: Debian's and Ubuntu's name for the libjpeg-turbo headers (libjpeg62-turbo-dev on
+# Debian, libjpeg-turbo8-dev on Ubuntu).
+APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev libjpeg-dev libgif-dev pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release
 
