@@ -1,13 +1,14 @@
 #!/bin/sh
-# Fuzzes the checkpoint readers with libFuzzer + AddressSanitizer (not part of `swift test`/CI).
-#   [MAX_LEN=bytes] scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGETS...]   targets: pickle safetensors checkpoint
+# Fuzzes the readers of untrusted input with libFuzzer + AddressSanitizer (not part of `swift test`/CI).
+#   [MAX_LEN=bytes] scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGETS...]
+#   targets: pickle safetensors checkpoint (checkpoint readers), png jpeg (image decoders), prompt (prompt syntax)
 # Seeds come from Tests/CheckpointsTests/Fixtures (data.pkl of each zip, whole small files);
 # corpora and crash reproducers are kept in .build/fuzz/. Prints executions and crashes per target.
 set -eu
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-120}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-pickle safetensors checkpoint}
+TARGETS=${*:-pickle safetensors checkpoint png jpeg prompt}
 SWIFTC=${SWIFTC:-swiftc}
 OUT=.build/fuzz
 FIX=Tests/CheckpointsTests/Fixtures
@@ -19,6 +20,16 @@ rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
 rm "$OUT/src/YAML.swift"
 SOURCES=$(ls "$OUT"/src/*.swift)
+
+# The image decoders: ImageCodecs' Swift sources, the C libraries through their module maps, and
+# the JPEG shim compiled with the fuzzer's instrumentation. The prompt syntax stands alone.
+rm -rf "$OUT/img" && mkdir -p "$OUT/img/CJPEG"
+cp Sources/ImageCodecs/*.swift Fuzz/InputsFuzz.swift "$OUT/img/"
+cp Sources/CJPEG/include/jpeg_shim.h "$OUT/img/CJPEG/"
+printf 'module CJPEG {\n    header "jpeg_shim.h"\n    link "jpeg"\n    export *\n}\n' > "$OUT/img/CJPEG/module.modulemap"
+IMAGE_FLAGS="-I Sources/CPNG -I Sources/CZlib -I Sources/CGIF -I $OUT/img/CJPEG -I /usr/include/libpng16"
+rm -rf "$OUT/prompt-src" && mkdir -p "$OUT/prompt-src"
+cp Sources/Generation/Prompts.swift Fuzz/InputsFuzz.swift "$OUT/prompt-src/"
 
 seed() {
     corpus=$OUT/corpus-$1
@@ -35,16 +46,37 @@ seed() {
         for f in "$FIX"/dtypes*.safetensors "$FIX"/views_expected.safetensors; do cp "$f" "$corpus/"; done ;;
     checkpoint)
         for f in "$FIX"/views*.pt "$FIX"/module.pt "$FIX"/evil*.pt "$FIX"/dtypes.safetensors Fuzz/seeds/*; do cp "$f" "$corpus/"; done ;;
+    png)
+        for f in Tests/*/Fixtures/*.png Fuzz/seeds/*.png; do [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 65536 ] && cp "$f" "$corpus/"; done ;;
+    jpeg)
+        for f in Tests/*/Fixtures/*.jpg Fuzz/seeds/*.jpg; do [ -f "$f" ] && cp "$f" "$corpus/"; done ;;
+    prompt)
+        printf 'a red circle:2 | blurry:-1 | a cat:1:0.5 ^ a dog' > "$corpus/story"
+        printf 'http://example:80 | note: x:1e3:-inf' > "$corpus/colons"
+        printf ' | ^ | :1' > "$corpus/empty" ;;
     esac
+    true
 }
 
 for target in $TARGETS; do
     flag=$(echo "FUZZ_$target" | tr a-z A-Z)
     binary=$OUT/fuzz-$target
     echo "== building $target"
+    case $target in
+    png|jpeg)
+        clang -fsanitize=fuzzer-no-link,address -O1 -g -c Sources/CJPEG/jpeg_shim.c -I Sources/CJPEG/include \
+            -o "$OUT/img/jpeg_shim.o"
+        # shellcheck disable=SC2086
+        build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name ImagesFuzz $IMAGE_FLAGS
+            $(ls "$OUT"/img/*.swift) $OUT/img/jpeg_shim.o -lpng16 -ljpeg -lgif -lz -o $binary" ;;
+    prompt)
+        build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name PromptFuzz
+            $(ls "$OUT"/prompt-src/*.swift) -o $binary" ;;
+    *)
+        build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name CheckpointsFuzz $SOURCES -o $binary" ;;
+    esac
     # shellcheck disable=SC2086
-    if ! $SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D "$flag" -module-name CheckpointsFuzz \
-        $SOURCES -o "$binary" > "$OUT/build-$target.txt" 2>&1; then
+    if ! $build > "$OUT/build-$target.txt" 2>&1; then
         grep -v 'Cannot export local symbol' "$OUT/build-$target.txt" >&2
         exit 1
     fi
