@@ -3,22 +3,22 @@
 // bounded, and the code is easy to fuzz together with the rest of the readers.
 
 /// A parsed JSON value; objects keep their keys in file order.
-indirect enum JSONValue {
+indirect enum JSONNode {
     case null
     case bool(Bool)
     /// A number written without fraction or exponent that fits in Int.
     case int(Int)
     case double(Double)
     case string(String)
-    case array([JSONValue])
-    case object([(key: String, value: JSONValue)])
+    case array([JSONNode])
+    case object([(key: String, value: JSONNode)])
 }
 
 enum JSON {
     static let maxDepth = 64
 
     /// Parses one JSON value filling `bytes` (trailing whitespace allowed).
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
+    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONNode {
         var parser = Parser(bytes: bytes)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
@@ -46,13 +46,13 @@ enum JSON {
             }
         }
 
-        mutating func value(depth: Int) throws -> JSONValue {
+        mutating func value(depth: Int) throws -> JSONNode {
             guard depth < JSON.maxDepth else { throw error("nesting deeper than \(JSON.maxDepth)") }
             guard position < bytes.count else { throw error("unexpected end") }
             switch bytes[position] {
             case UInt8(ascii: "{"):
                 position += 1
-                var members: [(key: String, value: JSONValue)] = []
+                var members: [(key: String, value: JSONNode)] = []
                 skipSpace()
                 if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
                 while true {
@@ -71,7 +71,7 @@ enum JSON {
                 }
             case UInt8(ascii: "["):
                 position += 1
-                var items: [JSONValue] = []
+                var items: [JSONNode] = []
                 skipSpace()
                 if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
                 while true {
@@ -146,7 +146,7 @@ enum JSON {
             return text
         }
 
-        mutating func number() throws -> JSONValue {
+        mutating func number() throws -> JSONNode {
             let start = position
             var isInteger = true
             if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
@@ -174,13 +174,13 @@ enum JSON {
     }
 
     /// Serialises `value` compactly (keys in the stored order).
-    static func serialize(_ value: JSONValue) -> String {
+    static func serialize(_ value: JSONNode) -> String {
         var out = ""
         write(value, to: &out)
         return out
     }
 
-    private static func write(_ value: JSONValue, to out: inout String) {
+    private static func write(_ value: JSONNode, to out: inout String) {
         switch value {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"

@@ -113,7 +113,7 @@ public enum SafeTensors {
         return StateDict(tensors: tensors, format: .safetensors, metadata: metadata, source: file)
     }
 
-    private static func intArray(_ value: JSONValue, _ what: String) throws -> [Int] {
+    private static func intArray(_ value: JSONNode, _ what: String) throws -> [Int] {
         guard case .array(let items) = value else { throw FormatError("\(what) is not an array") }
         return try items.map {
             guard case .int(let i) = $0 else { throw FormatError("\(what) holds a non-integer") }
@@ -127,7 +127,7 @@ public enum SafeTensors {
     public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])],
                              metadata: [String: String], to url: URL) throws {
         let file = url.path
-        var members: [(key: String, value: JSONValue)] = []
+        var members: [(key: String, value: JSONNode)] = []
         if !metadata.isEmpty {
             members.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
         }

@@ -37,13 +37,6 @@ func fastExp(_ x: Float) -> Float {
     return x < lo ? 0 : y
 }
 
-/// A Float array whose contents the caller overwrites completely: skips the zero-fill, which on
-/// large feature maps costs as much as the kernel itself.
-@inline(__always)
-func uninitializedFloats(_ count: Int) -> [Float] {
-    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-}
-
 /// Logistic function 1/(1+e^-x), safe for any x (the exp saturates instead of overflowing).
 @inline(__always)
 func fastSigmoid(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }

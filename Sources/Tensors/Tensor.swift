@@ -137,3 +137,10 @@ func normalizeAxis(_ axis: Int, rank: Int) -> Int {
     precondition(a >= 0 && a < rank, "axis \(axis) out of range for rank \(rank)")
     return a
 }
+
+/// A Float array whose contents the caller overwrites completely: skips the zero-fill, which on
+/// large feature maps costs as much as the kernel itself.
+@inline(__always)
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}

@@ -186,7 +186,7 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
     }
 
     @Test func parserHandlesEscapesAndRejectsJunk() throws {
-        func parse(_ s: String) throws -> JSONValue { try Array(s.utf8).withUnsafeBytes { try JSON.parse($0) } }
+        func parse(_ s: String) throws -> JSONNode { try Array(s.utf8).withUnsafeBytes { try JSON.parse($0) } }
         guard case .string(let s) = try parse(#" "a\u00e9\ud83c\udfa8\/" "#) else { Issue.record("not a string"); return }
         #expect(s == "aé🎨/")
         guard case .double(let d) = try parse("-1.5e3") else { Issue.record("not a double"); return }
