@@ -1,7 +1,64 @@
 // Multi-head self-attention read straight from a fused q|k|v projection, in the token-major
 // layout that linear layers produce: no head split or merge permutes, forward or backward. Each
 // head's q, k and v are column blocks of the [B, T, 3W] input, addressed by sgemm's leading
-// dimension; the output heads are written into their column blocks of [B, T, W].
+// dimension; the output heads are written into their column blocks of [B, T, W]. Forward and
+// backward are raw-buffer kernels side by side; the Tensor function wires them into autograd.
+
+/// Where each (batch, head) pair p = batch·heads + head reads and writes: qkv is [B, T, 3W] with
+/// row stride 3W, the output [B, T, W] with row stride W, each head d = W/heads columns wide.
+struct AttentionLayout: Sendable {
+    let batch: Int, tokens: Int, width: Int, heads: Int
+    var headWidth: Int { width / heads }
+    var pairs: Int { batch * heads }
+    var inStride: Int { 3 * width }
+    @inline(__always) func inOffset(_ p: Int) -> Int { (p / heads) * tokens * inStride + (p % heads) * headWidth }
+    @inline(__always) func outOffset(_ p: Int) -> Int { (p / heads) * tokens * width + (p % heads) * headWidth }
+}
+
+/// qkv [B, T, 3W] → probs [B·H, T, T] = softmax(q·kᵀ·alpha) (kept for backward) and
+/// out [B, T, W] = probs·v per head. Heads run on the cores in parallel, each with
+/// single-threaded sgemm calls (a head's products are far too small for OpenBLAS's threading).
+func attentionForward(_ qkv: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                      _ L: AttentionLayout, alpha: Float, causal: Bool) {
+    let X = SendableConstPointer(qkv), P = SendablePointer(probs), O = SendablePointer(out)
+    let (t, d, w, ld) = (L.tokens, L.headWidth, L.width, L.inStride)
+    withSingleThreadedBLAS {
+        Parallel.chunks(L.pairs, costPerItem: 4 * t * t * d) { range in
+            for p in range {
+                let q = X.pointer + L.inOffset(p), scores = P.pointer + p * t * t
+                gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: alpha, q, lda: ld, q + w, ldb: ld, beta: 0, scores, ldc: t)
+                for i in 0..<t { softmaxRow(scores + i * t, visible: causal ? i + 1 : t, length: t) }
+                gemm(transA: false, transB: false, m: t, n: d, k: t, scores, lda: t, q + 2 * w, ldb: ld, beta: 0,
+                     O.pointer + L.outOffset(p), ldc: w)
+            }
+        }
+    }
+}
+
+/// Backward for the output gradient dout [B, T, W], per head: dP = dO·Vᵀ, dS = alpha · P ⊙
+/// (dP − rowsum(dP ⊙ P)), then dQ = dS·K, dK = dSᵀ·Q, dV = Pᵀ·dO into the head's column blocks
+/// of dqkv (disjoint across heads, together covering every column: with beta 0 a first gradient
+/// needs no zero fill). `scratch` holds [B·H, T, T].
+func attentionBackward(_ dout: UnsafePointer<Float>, _ qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                       dqkv: UnsafeMutablePointer<Float>, beta: Float, scratch: UnsafeMutablePointer<Float>,
+                       _ L: AttentionLayout, alpha: Float) {
+    let X = SendableConstPointer(qkv), P = SendableConstPointer(probs), S = SendablePointer(scratch)
+    let D = SendablePointer(dqkv), G = SendableConstPointer(dout)
+    let (t, d, w, ld) = (L.tokens, L.headWidth, L.width, L.inStride)
+    withSingleThreadedBLAS {
+        Parallel.chunks(L.pairs, costPerItem: 10 * t * t * d) { range in
+            for p in range {
+                let x = X.pointer + L.inOffset(p), dq = D.pointer + L.inOffset(p)
+                let s = S.pointer + p * t * t, pr = P.pointer + p * t * t, g = G.pointer + L.outOffset(p)
+                gemm(transA: false, transB: true, m: t, n: t, k: d, g, lda: w, x + 2 * w, ldb: ld, beta: 0, s, ldc: t)
+                for i in 0..<t { softmaxBackwardRow(s + i * t, pr + i * t, t, scale: alpha) }
+                gemm(transA: false, transB: false, m: t, n: d, k: t, s, lda: t, x + w, ldb: ld, beta: beta, dq, ldc: ld)
+                gemm(transA: true, transB: false, m: t, n: d, k: t, s, lda: t, x, ldb: ld, beta: beta, dq + w, ldc: ld)
+                gemm(transA: true, transB: false, m: t, n: d, k: t, pr, lda: t, g, ldb: w, beta: beta, dq + 2 * w, ldc: ld)
+            }
+        }
+    }
+}
 
 extension Tensor {
     /// Self-attention over `heads` heads from a fused projection `qkv` [B, T, 3W] (columns: q, then
@@ -12,77 +69,24 @@ extension Tensor {
     public static func multiHeadSelfAttention(_ qkv: Tensor, heads: Int, causal: Bool = false) -> Tensor {
         precondition(qkv.rank == 3 && heads > 0 && qkv.shape[2] % (3 * heads) == 0,
                      "multiHeadSelfAttention: qkv \(qkv.shape) must be [B, T, 3·W] with W divisible by \(heads) heads")
-        let b = qkv.shape[0], t = qkv.shape[1], w = qkv.shape[2] / 3, d = w / heads
-        precondition(t > 0, "multiHeadSelfAttention: qkv \(qkv.shape) has no tokens")
-        let alpha = 1 / Float(d).squareRoot()
-        let ld = 3 * w                    // row stride of q, k and v inside qkv
-        let bh = b * heads, sp = t * t
-
-        // probs: [B·H, T, T]; out: [B, T, W]. Both written in full (beta = 0).
-        var probs = uninitializedFloats(bh * sp)
-        var out = uninitializedFloats(b * t * w)
-        // Offsets of head (batch i, head h) in qkv and in the output.
-        @Sendable @inline(__always) func inOffset(_ p: Int) -> Int { (p / heads) * t * ld + (p % heads) * d }
-        @Sendable @inline(__always) func outOffset(_ p: Int) -> Int { (p / heads) * t * w + (p % heads) * d }
-
-        // Heads are independent: they run on the cores in parallel, each with single-threaded
-        // sgemm calls (a head's products are far too small for OpenBLAS's own threading to pay).
-        qkv.data.withUnsafeBufferPointer { px in
-            probs.withUnsafeMutableBufferPointer { pp in
-                out.withUnsafeMutableBufferPointer { po in
-                    let X = SendableConstPointer(px.baseAddress!), P = SendablePointer(pp.baseAddress!)
-                    let O = SendablePointer(po.baseAddress!)
-                    withSingleThreadedBLAS {
-                        Parallel.chunks(bh, costPerItem: 4 * sp * d) { range in
-                            for p in range {
-                                let q = X.pointer + inOffset(p), probs = P.pointer + p * sp
-                                gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: alpha,
-                                     q, lda: ld, q + w, ldb: ld, beta: 0, probs, ldc: t)
-                                for i in 0..<t { softmaxRow(probs + i * t, visible: causal ? i + 1 : t, length: t) }
-                                gemm(transA: false, transB: false, m: t, n: d, k: t,
-                                     probs, lda: t, q + 2 * w, ldb: ld, beta: 0, O.pointer + outOffset(p), ldc: w)
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let layout = AttentionLayout(batch: qkv.shape[0], tokens: qkv.shape[1], width: qkv.shape[2] / 3, heads: heads)
+        precondition(layout.tokens > 0, "multiHeadSelfAttention: qkv \(qkv.shape) has no tokens")
+        let alpha = 1 / Float(layout.headWidth).squareRoot()
+        let square = layout.pairs * layout.tokens * layout.tokens
+        var probs = uninitializedFloats(square)
+        var out = uninitializedFloats(layout.batch * layout.tokens * layout.width)
+        qkv.data.withUnsafeBufferPointer { px in probs.withUnsafeMutableBufferPointer { pp in out.withUnsafeMutableBufferPointer { po in
+            attentionForward(px.baseAddress!, probs: pp.baseAddress!, out: po.baseAddress!, layout, alpha: alpha, causal: causal)
+        } } }
 
         let saved = probs
-        return Tensor(shape: [b, t, w], data: out, parents: [qkv]) { g in
-            let G = g.baseAddress!
-            // Per head: dP = dO·Vᵀ, dS = alpha · P ⊙ (dP − rowsum(dP ⊙ P)), then dQ = dS·K,
-            // dK = dSᵀ·Q, dV = Pᵀ·dO into the head's column blocks of dqkv (disjoint across heads,
-            // and together covering every column, so a first gradient needs no zero fill).
-            var ds = uninitializedFloats(bh * sp)
+        return Tensor(shape: [layout.batch, layout.tokens, layout.width], data: out, parents: [qkv]) { g in
+            var scratch = uninitializedFloats(square)
             qkv.writeOrAccumulateGrad { dx, beta in
-                qkv.data.withUnsafeBufferPointer { px in
-                    saved.withUnsafeBufferPointer { pp in
-                        ds.withUnsafeMutableBufferPointer { pd in
-                            let X = SendableConstPointer(px.baseAddress!), P = SendableConstPointer(pp.baseAddress!)
-                            let S = SendablePointer(pd.baseAddress!), D = SendablePointer(dx.baseAddress!)
-                            let Gs = SendableConstPointer(G)
-                            withSingleThreadedBLAS {
-                                Parallel.chunks(bh, costPerItem: 10 * sp * d) { range in
-                                    for p in range {
-                                        let o = inOffset(p), x = X.pointer + o, dq = D.pointer + o
-                                        let s = S.pointer + p * sp, probs = P.pointer + p * sp
-                                        let dout = Gs.pointer + outOffset(p)
-                                        gemm(transA: false, transB: true, m: t, n: t, k: d,
-                                             dout, lda: w, x + 2 * w, ldb: ld, beta: 0, s, ldc: t)
-                                        for i in 0..<t { softmaxBackwardRow(s + i * t, probs + i * t, t, scale: alpha) }
-                                        gemm(transA: false, transB: false, m: t, n: d, k: t,
-                                             s, lda: t, x + w, ldb: ld, beta: beta, dq, ldc: ld)
-                                        gemm(transA: true, transB: false, m: t, n: d, k: t,
-                                             s, lda: t, x, ldb: ld, beta: beta, dq + w, ldc: ld)
-                                        gemm(transA: true, transB: false, m: t, n: d, k: t,
-                                             probs, lda: t, dout, ldb: w, beta: beta, dq + 2 * w, ldc: ld)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                qkv.data.withUnsafeBufferPointer { px in saved.withUnsafeBufferPointer { pp in scratch.withUnsafeMutableBufferPointer { ps in
+                    attentionBackward(g.baseAddress!, px.baseAddress!, probs: pp.baseAddress!, dqkv: dx.baseAddress!, beta: beta,
+                                      scratch: ps.baseAddress!, layout, alpha: alpha)
+                } } }
             }
         }
     }
