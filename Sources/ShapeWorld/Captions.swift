@@ -81,6 +81,11 @@ public struct CaptionMention: Sendable, Hashable {
 public struct Caption: Sendable, Hashable {
     public var text: String
     public var mention: CaptionMention
+
+    public init(text: String, mention: CaptionMention) {
+        self.text = text
+        self.mention = mention
+    }
 }
 
 /// Writes captions in many forms. Every form is read back by ``CaptionParser`` to the stated facts.

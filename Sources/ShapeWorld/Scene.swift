@@ -58,7 +58,7 @@ public struct SceneSpec: Sendable, Hashable {
     }
 
     /// "a" or "an" before a word (the vocabulary has no silent-h or "you"-sound words).
-    static func article(_ word: String) -> String { "aeiou".contains(word.first ?? "x") ? "an" : "a" }
+    public static func article(_ word: String) -> String { "aeiou".contains(word.first ?? "x") ? "an" : "a" }
 }
 
 extension Scene {
