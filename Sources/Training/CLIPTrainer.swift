@@ -42,6 +42,7 @@ public final class CLIPTrainer {
         model = CLIPModel.random(configuration.model, seed: mixSeed(configuration.seed, 1, 0x3E16), requiresGrad: true)
         // CLIP's initial temperature, 1/0.07 (a random model at 100 saturates its softmaxes).
         model.logitScaleTensor.data[0] = Float(Foundation.log(1 / 0.07))
+        Self.applyOpenAIInitialization(model, seed: mixSeed(configuration.seed, 3, 0x3E16))
         heads = AttributeHeads(embedDim: configuration.model.embedDim, seed: mixSeed(configuration.seed, 2, 0x3E16))
         sampler = CLIPBatchSampler(configuration: configuration, tokenizer: tokenizer)
         let all = model.parameters + heads.parameters
@@ -52,6 +53,20 @@ public final class CLIPTrainer {
                                learningRate: configuration.learningRate, weightDecay: 0)
         schedule = WarmupCosineSchedule(peak: configuration.learningRate, warmupSteps: configuration.warmupSteps,
                                         totalSteps: configuration.steps, floorFraction: 0.05)
+    }
+
+    /// OpenAI's initial scale, width^-1/2, for the class and positional embeddings of the image
+    /// tower and both output projections (the generic loader draws them at 0.02). At 0.02 the
+    /// positions are a few percent of a patch's content after ln_pre, and position, a fact of this
+    /// world, was slow to appear.
+    static func applyOpenAIInitialization(_ model: CLIPModel, seed: UInt64) {
+        let c = model.configuration
+        let scales = ["visual.class_embedding": c.visionWidth, "visual.positional_embedding": c.visionWidth,
+                      "visual.proj": c.visionWidth, "text_projection": c.textWidth]
+        for (k, (name, tensor)) in model.parameters.enumerated() {
+            guard let width = scales[name] else { continue }
+            tensor.data = Tensor.randn(tensor.shape, std: 1 / Float(width).squareRoot(), seed: mixSeed(seed, UInt64(k), 7)).data
+        }
     }
 
     /// Every trained tensor: the model's under OpenAI keys, then the heads'.

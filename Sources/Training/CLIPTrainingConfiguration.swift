@@ -48,7 +48,7 @@ public struct CLIPTrainingConfiguration: Codable, Equatable, Sendable {
 
     public init(model: CLIPConfiguration, seed: UInt64 = 0, batchSize: Int = 128, hardNegatives: Int = 64,
                 groupedFraction: Double = 0.5, pairProbability: Double = 0.25, steps: Int = 4000, warmupSteps: Int = 200,
-                learningRate: Float = 1e-3, weightDecay: Float = 0.05, attributeLossWeight: Float = 1,
+                learningRate: Float = 1e-3, weightDecay: Float = 0.05, attributeLossWeight: Float = 2,
                 checkpointEvery: Int = 100, evaluationSamples: Int = 300, augmentation: CLIPAugmentation = CLIPAugmentation()) {
         self.model = model
         self.seed = seed
