@@ -43,6 +43,9 @@ struct TrainCLIPCommand: ParsableCommand {
     @Flag(name: .long, help: "Continue from DIR/checkpoint.safetensors.")
     var resume = false
 
+    @Option(name: .long, help: "Stop after this step (the schedule still runs to --steps; continue with --resume).")
+    var until: Int?
+
     @Option(name: .long, help: "Threads for the numeric kernels.")
     var threads: Int = 1
 
@@ -59,6 +62,7 @@ struct TrainCLIPCommand: ParsableCommand {
 
     func validate() throws {
         if let steps { try requireRange(steps, 1...10_000_000, "steps") }
+        if let until { try requireRange(until, 1...10_000_000, "until") }
         try requireRange(batch, 4...4096, "batch")
         try requireRange(threads, 1...256, "threads")
         try requireRange(checkpointEvery, 1...1_000_000, "checkpoint-every")
@@ -100,7 +104,8 @@ struct TrainCLIPCommand: ParsableCommand {
 
         var recentSeconds: [Double] = []
         var lastReport: ZeroShotReport?
-        while trainer.step < c.steps {
+        let last = min(c.steps, until ?? c.steps)
+        while trainer.step < last {
             let report = try trainer.trainStep()
             recentSeconds.append(report.seconds)
             if recentSeconds.count > 20 { recentSeconds.removeFirst() }
@@ -114,7 +119,7 @@ struct TrainCLIPCommand: ParsableCommand {
             try log.write([("event", .string("step"))] + fields)
             reporter.progress(step: report.step, total: c.steps, loss: report.loss.total,
                               extra: fields.filter { $0.0 != "step" && $0.0 != "loss" })
-            if report.step % c.checkpointEvery == 0 || report.step == c.steps {
+            if report.step % c.checkpointEvery == 0 || report.step == last {
                 lastReport = try checkpoint(trainer, directory: directory, log: log, reporter: reporter, rate: rate)
             }
         }

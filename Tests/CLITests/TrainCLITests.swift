@@ -12,12 +12,13 @@ struct TrainCLITests {
         let out = dir.file("clip")
         let common = ["train", "clip", "--out", out.path, "--tiny", "--batch", "8", "--seed", "4", "--checkpoint-every", "2",
                       "--eval-samples", "20", "--json"]
-        let run = try VQClipBinary.run(common + ["--steps", "3"])
+        // --until stops early without changing the schedule: step 3 of a 5-step run.
+        let run = try VQClipBinary.run(common + ["--steps", "5", "--until", "3"])
         #expect(run.status == 0, "\(run.stderr)")
         let events = jsonEvents(run.stdout)
         #expect(events.first?["event"] as? String == "start" && events.last?["event"] as? String == "done")
         let progress = events.filter { $0["event"] as? String == "progress" }
-        #expect(progress.map { $0["step"] as? Int } == [1, 2, 3])
+        #expect(progress.map { $0["step"] as? Int } == [1, 2, 3] && progress.allSatisfy { $0["total"] as? Int == 5 })
         #expect(progress.allSatisfy { ($0["images_per_second"] as? Double ?? 0) > 0 && ($0["loss"] as? Double ?? 0) > 0 })
         let done = try #require(events.last)
         for key in ["shape", "color", "background", "size", "position", "recall_at_1"] {
@@ -32,7 +33,7 @@ struct TrainCLITests {
 
         // Starting over in the same place is refused; --resume continues at step 4.
         expectUserError(try VQClipBinary.run(common + ["--steps", "5"]), startingWith: "\(out.path)/checkpoint.safetensors already exists")
-        let resumed = try VQClipBinary.run(common + ["--steps", "5", "--resume"])
+        let resumed = try VQClipBinary.run(common + ["--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(jsonEvents(resumed.stdout).filter { $0["event"] as? String == "progress" }.map { $0["step"] as? Int } == [4, 5])
         let log = try String(contentsOf: out.appendingPathComponent("log.jsonl"), encoding: .utf8).split(separator: "\n")
