@@ -121,12 +121,17 @@ public enum SafeTensors {
         }
     }
 
-    /// Writes Float32 tensors (in the given order, back to back) and string metadata to `url`.
-    /// The file appears complete or not at all: data goes to a temporary file in the same
-    /// directory, which is flushed and then renamed over `url`.
+    /// Writes tensors (in the given order, back to back) and string metadata to `url`, stored as
+    /// `dtype`: `.float32` (exact) or `.float16` (rounded to nearest even; half the size, for
+    /// shipping weights). The file appears complete or not at all: data goes to a temporary file
+    /// in the same directory, which is flushed and then renamed over `url`.
     public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])],
-                             metadata: [String: String], to url: URL) throws {
+                             metadata: [String: String], to url: URL, dtype: DType = .float32) throws {
         let file = url.path
+        guard dtype == .float32 || dtype == .float16 else {
+            throw CheckpointError(file: file, message: "safetensors writing supports F32 and F16, not \(dtype)")
+        }
+        let half = dtype == .float16
         var members: [(key: String, value: JSONNode)] = []
         if !metadata.isEmpty {
             members.append(("__metadata__", .object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
@@ -143,9 +148,9 @@ public enum SafeTensors {
             guard tensor.shape.allSatisfy({ $0 >= 0 }), tensor.shape.reduce(1, *) == tensor.values.count else {
                 throw CheckpointError(file: file, message: "tensor '\(tensor.name)': shape \(tensor.shape) does not match \(tensor.values.count) values")
             }
-            let end = offset + tensor.values.count * 4
+            let end = offset + tensor.values.count * dtype.itemSize
             members.append((tensor.name, .object([
-                ("dtype", .string("F32")),
+                ("dtype", .string(half ? "F16" : "F32")),
                 ("shape", .array(tensor.shape.map { .int($0) })),
                 ("data_offsets", .array([.int(offset), .int(end)])),
             ])))
@@ -159,7 +164,11 @@ public enum SafeTensors {
             var length = UInt64(header.count).littleEndian
             try withUnsafeBytes(of: &length) { try sink($0) }
             try header.withUnsafeBytes { try sink($0) }
-            for tensor in tensors {
+            for tensor in tensors where half {
+                let bits = tensor.values.map { floatToHalf($0).littleEndian }
+                try bits.withUnsafeBytes { try sink($0) }
+            }
+            for tensor in tensors where !half {
                 #if _endian(big)
                 let values = tensor.values.map { Float(bitPattern: $0.bitPattern.byteSwapped) }
                 #else

@@ -241,3 +241,28 @@ func halfToFloat(_ h: UInt16) -> Float {
     }
     return Float(bitPattern: sign | (e << 23) | ((mantissa & 0x3FF) << 13))
 }
+
+/// binary32 → IEEE binary16, rounded to nearest even; overflow becomes infinity, NaN stays NaN.
+func floatToHalf(_ f: Float) -> UInt16 {
+    let x = f.bitPattern
+    let sign = UInt16((x >> 16) & 0x8000)
+    let exponent = Int((x >> 23) & 0xFF), mantissa = x & 0x7F_FFFF
+    if exponent == 0xFF { return sign | 0x7C00 | (mantissa != 0 ? 0x200 : 0) }
+    let e = exponent - 127 + 15
+    if e >= 0x1F { return sign | 0x7C00 }
+    if e <= 0 {
+        // Subnormal half (or zero): shift the full mantissa down, rounding to nearest even.
+        guard e >= -10 else { return sign }
+        let full = mantissa | 0x80_0000
+        let shift = UInt32(14 - e)
+        var m = full >> shift
+        let rest = full & ((1 << shift) - 1), halfway = UInt32(1) << (shift - 1)
+        if rest > halfway || (rest == halfway && m & 1 == 1) { m += 1 }
+        return sign | UInt16(m)
+    }
+    var h = UInt32(e) << 10 | (mantissa >> 13)
+    let rest = mantissa & 0x1FFF
+    // A carry out of the mantissa correctly moves into the exponent (up to infinity).
+    if rest > 0x1000 || (rest == 0x1000 && h & 1 == 1) { h += 1 }
+    return sign | UInt16(h)
+}

@@ -23,13 +23,16 @@ public enum CaptionParser {
     private static let filler: Set<String> = [
         "a", "an", "the", "one", "some", "on", "in", "of", "with", "and", "to", "is", "at", "against",
         "shape", "shaped", "object", "colored", "coloured", "sized", "size", "image", "picture", "photo",
-        "drawing", "painting", "ground", "backdrop", "side", "top", "next", "beside", "it", "that", "which",
+        "drawing", "painting", "ground", "backdrop", "side", "next", "beside", "it", "that", "which",
+        "corner", "edge", "near", "there", "frame",
     ]
 
     private enum Token: Equatable {
         case shape(ShapeKind), color(ShapeColor), size(ShapeSize)
         /// `swapped` means the objects are written in reverse ("right of", "below").
         case relation(Relation, swapped: Bool)
+        /// A word of an absolute position ("top", "left", "middle"); "left"/"right" before "of" are relations.
+        case place(column: Int, row: Int)
         case background, on, other(String), filler
     }
 
@@ -38,10 +41,16 @@ public enum CaptionParser {
     public static func parse(_ prompt: String) throws -> ParsedPrompt {
         let words = prompt.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
         var tokens = words.map(classify)
-        // "on top of" means above: mark the "top" so that its "on" is not read as a background cue.
-        for i in tokens.indices where words[i] == "top" && i + 1 < words.count && words[i + 1] == "of" {
-            tokens[i] = .relation(.above, swapped: false)
-            if i > 0, tokens[i - 1] == .on { tokens[i - 1] = .filler }
+        for i in tokens.indices {
+            let beforeOf = i + 1 < words.count && words[i + 1] == "of"
+            if words[i] == "top" && beforeOf {
+                // "on top of" means above: mark the "top" so that its "on" is not read as a background cue.
+                tokens[i] = .relation(.above, swapped: false)
+                if i > 0, tokens[i - 1] == .on { tokens[i - 1] = .filler }
+            } else if let place = Self.places[words[i]], !(beforeOf && (words[i] == "left" || words[i] == "right")) {
+                // "on the left" is a place in the frame; "left of" relates two objects.
+                tokens[i] = .place(column: place.column, row: place.row)
+            }
         }
         guard tokens.contains(where: { if case .shape = $0 { true } else if case .color = $0 { true } else if case .size = $0 { true } else { false } }) else {
             throw CaptionError(prompt: prompt)
@@ -102,8 +111,29 @@ public enum CaptionParser {
         }
         let secondary = relation.map { RelatedObject(relation: $0.0, object: spec(b)) }
         let ignored = tokens.compactMap { if case .other(let w) = $0 { w } else { nil } }
-        return ParsedPrompt(spec: SceneSpec(primary: spec(a), secondary: secondary, background: bg), ignoredWords: ignored)
+        return ParsedPrompt(spec: SceneSpec(primary: spec(a), secondary: secondary, background: bg,
+                                            position: secondary == nil ? position(tokens) : nil),
+                            ignoredWords: ignored)
     }
+
+    /// Column and row words combine ("top" + "left" = the top left corner); "center" counts only
+    /// when no edge is named ("top center" is the top).
+    private static func position(_ tokens: [Token]) -> ShapePosition? {
+        var column = 0, row = 0, any = false
+        for t in tokens {
+            guard case .place(let c, let r) = t else { continue }
+            any = true
+            if c != 0 { column = c }
+            if r != 0 { row = r }
+        }
+        return any ? ShapePosition(column: column, row: row) : nil
+    }
+
+    /// Words of absolute position: column (-1 left, 1 right) and row (-1 top, 1 bottom).
+    private static let places: [String: (column: Int, row: Int)] = [
+        "left": (-1, 0), "right": (1, 0), "top": (0, -1), "upper": (0, -1), "bottom": (0, 1), "lower": (0, 1),
+        "center": (0, 0), "centre": (0, 0), "middle": (0, 0), "centered": (0, 0), "centred": (0, 0), "central": (0, 0),
+    ]
 
     private struct ObjectPhrase {
         var shape: ShapeKind?

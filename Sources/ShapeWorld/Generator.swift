@@ -12,11 +12,17 @@ public struct ShapeWorldGenerator: Sendable {
     /// The shapes and colours to draw from.
     public var shapes: [ShapeKind]
     public var colors: [ShapeColor]
+    /// When true, every lone object gets one of the nine absolute positions (drawn last, so the
+    /// rest of a scene is the same as without it); when false, lone objects sit near the centre
+    /// (the original stream, unchanged).
+    public var absolutePositions: Bool
 
     public init(seed: UInt64, pairProbability: Double = 0.5,
-                shapes: [ShapeKind] = ShapeKind.allCases, colors: [ShapeColor] = ShapeColor.allCases) {
+                shapes: [ShapeKind] = ShapeKind.allCases, colors: [ShapeColor] = ShapeColor.allCases,
+                absolutePositions: Bool = false) {
         precondition(!shapes.isEmpty && colors.count >= 2, "need at least one shape and two colours")
         self.seed = seed
+        self.absolutePositions = absolutePositions
         self.pairProbability = pairProbability
         self.shapes = shapes
         self.colors = colors
@@ -41,7 +47,8 @@ public struct ShapeWorldGenerator: Sendable {
             secondary = RelatedObject(relation: Relation.allCases.randomElement(using: &rng)!, object: object())
         }
         let jitters = (0..<6).map { _ in Double(rng.nextUniform()) * 2 - 1 }
-        return Scene(spec: SceneSpec(primary: primary, secondary: secondary, background: background),
+        let position = absolutePositions && secondary == nil ? ShapePosition.allCases.randomElement(using: &rng)! : nil
+        return Scene(spec: SceneSpec(primary: primary, secondary: secondary, background: background, position: position),
                      jitter: { jitters[$0] })
     }
 

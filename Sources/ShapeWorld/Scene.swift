@@ -1,6 +1,8 @@
 // What a scene is: the discrete description a caption carries (SceneSpec) and a concrete layout
 // of it (Scene: positions and radii) that the rasterizer draws.
 
+import Tensors
+
 /// One object as a caption describes it.
 public struct ObjectSpec: Sendable, Hashable {
     public var shape: ShapeKind
@@ -33,23 +35,56 @@ public struct SceneSpec: Sendable, Hashable {
     public var primary: ObjectSpec
     public var secondary: RelatedObject?
     public var background: ShapeColor
+    /// Where a lone object sits; nil means near the centre at the classic sizes (the layout
+    /// before absolute positions existed). Ignored when there is a second object.
+    public var position: ShapePosition?
 
-    public init(primary: ObjectSpec, secondary: RelatedObject? = nil, background: ShapeColor) {
+    public init(primary: ObjectSpec, secondary: RelatedObject? = nil, background: ShapeColor,
+                position: ShapePosition? = nil) {
         self.primary = primary
         self.secondary = secondary
         self.background = background
+        self.position = secondary == nil ? position : nil
     }
 
-    /// The canonical caption: "a small red circle on a blue background" ("an orange background"), or
+    /// The canonical caption: "a small red circle on a blue background" ("an orange background"),
+    /// "a small red circle in the top left corner on a blue background", or
     /// "a small red circle to the left of a large blue square on a yellow background".
     public var caption: String {
         var text = "a " + primary.phrase
         if let secondary { text += " \(secondary.relation.rawValue) a \(secondary.object.phrase)" }
+        if let position { text += " " + position.phrase }
         return text + " on \(Self.article(background.rawValue)) \(background.rawValue) background"
     }
 
     /// "a" or "an" before a word (the vocabulary has no silent-h or "you"-sound words).
-    static func article(_ word: String) -> String { "aeiou".contains(word.first ?? "x") ? "an" : "a" }
+    public static func article(_ word: String) -> String { "aeiou".contains(word.first ?? "x") ? "an" : "a" }
+}
+
+extension Scene {
+    /// Nominal radius of a positioned object by size (±10% jitter). Smaller than the centred
+    /// layout's so that a large object fits in a corner; small and large stay apart in area by
+    /// a factor above 2 even at the jitter's extremes, which the judge's size rule relies on.
+    public static func positionedRadius(_ size: ShapeSize) -> Double { size == .small ? 0.11 : 0.21 }
+
+    /// Centre offset from the middle for an edge or corner position (±0.03 jitter): centres at
+    /// 0.27 / 0.5 / 0.73 of the side keep a large object inside the frame and leave the judge's
+    /// thirds-based position rule a margin of about 0.1.
+    public static let positionOffset = 0.23
+
+    /// Centre and radius of a lone object at `position`; `jitter(0...2)` move x, y and the radius.
+    static func placement(_ position: ShapePosition, size: ShapeSize, jitter: (Int) -> Double) -> (Double, Double, Double) {
+        let x = 0.5 + positionOffset * Double(position.column) + 0.03 * jitter(0)
+        let y = 0.5 + positionOffset * Double(position.row) + 0.03 * jitter(1)
+        return (x, y, positionedRadius(size) * (1 + 0.1 * jitter(2)))
+    }
+
+    /// A layout of `spec` with jitter drawn from `seed` (variants of one description).
+    public init(spec: SceneSpec, jitterSeed: UInt64) {
+        var rng = SeededGenerator(seed: jitterSeed)
+        let jitters = (0..<6).map { _ in Double(rng.nextUniform()) * 2 - 1 }
+        self.init(spec: spec, jitter: { jitters[$0] })
+    }
 }
 
 /// An object placed in the image. Coordinates are fractions: `centerX` of the width, `centerY` of
@@ -90,6 +125,11 @@ public struct Scene: Sendable, Hashable {
     /// Lays out `spec`; `jitter(k)` returns the k-th offset in [-1, 1] (position and size noise).
     init(spec: SceneSpec, jitter: (Int) -> Double) {
         self.spec = spec
+        if spec.secondary == nil, let position = spec.position {
+            let (x, y, r) = Self.placement(position, size: spec.primary.size, jitter: jitter)
+            objects = [PlacedObject(spec: spec.primary, centerX: x, centerY: y, radius: r)]
+            return
+        }
         let paired = spec.secondary != nil
         func radius(_ size: ShapeSize, _ k: Int) -> Double {
             // Paired objects are smaller so that two large ones never touch (see the layout bounds below).

@@ -71,6 +71,55 @@ public enum Relation: String, CaseIterable, Sendable, Hashable {
     case above
 }
 
+/// Where a lone object sits in the frame: the centre, an edge's middle or a corner.
+public enum ShapePosition: String, CaseIterable, Sendable, Hashable {
+    case center, left, right, top, bottom
+    case topLeft = "top left", topRight = "top right", bottomLeft = "bottom left", bottomRight = "bottom right"
+
+    /// Horizontal place: -1 left, 0 middle, 1 right.
+    public var column: Int {
+        switch self {
+        case .left, .topLeft, .bottomLeft: return -1
+        case .right, .topRight, .bottomRight: return 1
+        case .center, .top, .bottom: return 0
+        }
+    }
+
+    /// Vertical place: -1 top, 0 middle, 1 bottom.
+    public var row: Int {
+        switch self {
+        case .top, .topLeft, .topRight: return -1
+        case .bottom, .bottomLeft, .bottomRight: return 1
+        case .center, .left, .right: return 0
+        }
+    }
+
+    /// The position with this column and row (both in -1...1).
+    public init(column: Int, row: Int) {
+        switch (column, row) {
+        case (-1, -1): self = .topLeft
+        case (1, -1): self = .topRight
+        case (-1, 1): self = .bottomLeft
+        case (1, 1): self = .bottomRight
+        case (-1, _): self = .left
+        case (1, _): self = .right
+        case (_, -1): self = .top
+        case (_, 1): self = .bottom
+        default: self = .center
+        }
+    }
+
+    /// The canonical caption phrase: "in the center", "on the left", "at the top", "in the top left corner".
+    public var phrase: String {
+        switch self {
+        case .center: return "in the center"
+        case .left, .right: return "on the \(rawValue)"
+        case .top, .bottom: return "at the \(rawValue)"
+        default: return "in the \(rawValue) corner"
+        }
+    }
+}
+
 /// Every word the parser understands, for error messages.
 public enum ShapeWorldVocabulary {
     /// A human-readable list of the known words, grouped by kind.
@@ -78,6 +127,7 @@ public enum ShapeWorldVocabulary {
         "shapes: " + ShapeKind.allCases.map(\.rawValue).joined(separator: ", ")
             + "; colours: " + ShapeColor.allCases.map(\.rawValue).joined(separator: ", ")
             + "; sizes: " + ShapeSize.allCases.map(\.rawValue).joined(separator: ", ")
+            + "; positions: center, left, right, top, bottom, top left, top right, bottom left, bottom right"
             + "; relations: left of, right of, above, below"
     }
 }

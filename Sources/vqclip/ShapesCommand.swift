@@ -6,6 +6,7 @@ import Foundation
 import ImageCodecs
 import ImageTensors
 import ShapeWorld
+import Tensors
 
 struct ShapesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +15,9 @@ struct ShapesCommand: ParsableCommand {
         discussion: """
             With --prompt, renders the scene the prompt describes to DIR/<prompt-slug>-<seed>.png. \
             Without it, renders --count random scenes of the --seed stream to \
-            DIR/shapes-<seed>-<index>.png. Each PNG carries its caption in a "caption" text chunk.
+            DIR/shapes-<seed>-<index>.png, lone shapes at one of nine absolute positions. Each PNG \
+            carries its canonical caption in a "caption" text chunk and, for random scenes, the same \
+            scene in one of the training templates (some facts left out) in "template_caption".
             """)
 
     @Option(name: .long, help: ArgumentHelp("Directory for the PNG files (created if missing).", valueName: "dir"))
@@ -46,14 +49,17 @@ struct ShapesCommand: ParsableCommand {
         try Outputs.prepareDirectory(directory)
 
         var jobs: [(Scene, URL)] = []
+        var templates: [String] = []
         if let prompt {
             let parsed = try CaptionParser.parse(prompt)
             jobs = [(Scene(spec: parsed.spec), Outputs.resultURL(in: directory, prompt: prompt, seed: seed))]
         } else {
-            let generator = ShapeWorldGenerator(seed: seed)
+            let generator = ShapeWorldGenerator(seed: seed, absolutePositions: true)
             jobs = (0..<count).map { i in
                 (generator.scene(at: i), directory.appendingPathComponent(String(format: "shapes-%llu-%04d.png", seed, i)))
             }
+            var rng = SeededGenerator(seed: seed)
+            templates = jobs.map { CaptionWriter.caption(for: $0.0.spec, using: &rng).text }
         }
         let promptField: [(String, JSONValue)] = prompt.map { [("prompt", .string($0))] } ?? []
         reporter.start(promptField + [("seed", .uint(seed)), ("count", .int(jobs.count)), ("size", .int(size)),
@@ -61,7 +67,8 @@ struct ShapesCommand: ParsableCommand {
                        summary: "rendering \(jobs.count) scene\(jobs.count == 1 ? "" : "s") at \(size)x\(size) into \(directory.path)")
         for (k, (scene, url)) in jobs.enumerated() {
             let image = RGBImage(tensor: ShapeRasterizer.render(scene, width: size, height: size))
-            try ImageIO.writePNG(image, to: url, text: Outputs.metadata([("caption", scene.caption), ("seed", String(seed))]))
+            let template: [(String, String)] = k < templates.count ? [("template_caption", templates[k])] : []
+            try ImageIO.writePNG(image, to: url, text: Outputs.metadata([("caption", scene.caption)] + template + [("seed", String(seed))]))
             reporter.progress(step: k + 1, total: jobs.count)
             reporter.saved(path: url.path, kind: "final", step: k + 1)
         }

@@ -196,3 +196,34 @@ func expectCheckpointError(_ file: URL, contains fragment: String = "", _ body: 
         }
     }
 }
+
+@Suite("SafeTensors float16 writing")
+struct SafeTensorsHalfTests {
+    /// Every value comes back as the nearest float16 (ties to even), as Swift's own Float16 rounds:
+    /// normal and subnormal halves, exact ties, overflow to infinity, signed zeros.
+    @Test func halfPrecisionRoundTripsToTheNearestHalf() throws {
+        var values: [Float] = [0, -0, 1, -1, 0.1, 3.14159, 65504, 65520, 1e6, -1e6, 6.1e-5, 3e-7, 5.96e-8, 2.9e-8, 1e-10,
+                               1 + 1.0 / 2048, 1 + 3.0 / 2048, 2049, 2051, .infinity, -.infinity]
+        // A fixed xorshift stream of values across the half range.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2000 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            let unit = Float(state >> 40) / Float(1 << 24)
+            values.append((unit - 0.5) * powf(10, Float(state % 11) - 6))
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("half-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try SafeTensors.write([("a", [values.count], values), ("b", [2], [1, 2])], metadata: ["k": "v"], to: url, dtype: .float16)
+        let dict = try loadStateDict(contentsOf: url)
+        #expect(dict["a"]?.dtype == .float16 && dict.metadata["k"] == "v")
+        let back = try dict["a"]!.floats()
+        for (v, b) in zip(values, back) {
+            let expected = Float(Float16(v))
+            #expect(b == expected || (b.isNaN && expected.isNaN), "\(v) → \(b), expected \(expected)")
+        }
+        #expect(try dict["b"]!.floats() == [1, 2])
+        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        #expect(size < 8 + 200 + 2 * (values.count + 2))
+        #expect(throws: CheckpointError.self) { try SafeTensors.write([("a", [1], [1])], metadata: [:], to: url, dtype: .int8) }
+    }
+}

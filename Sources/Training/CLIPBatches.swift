@@ -1,0 +1,160 @@
+// Training batches for the small CLIP, drawn from ShapeWorld. A batch depends only on (seed,
+// step), so a resumed run sees exactly the batches it would have seen. Half of a batch is random
+// scenes; the other half comes in groups that share colour, background and size and differ only
+// in shape and position, so that those facts are what tells the pairs apart there. Every image is
+// augmented in ways that keep its caption true (small zoom and shift, brightness, colour offset,
+// noise; no flips and no large crops, since left/right and position are facts).
+
+import CLIP
+import ShapeWorld
+import Tensors
+
+/// The attributes the world labels for free, with their class counts.
+public enum WorldAttribute: String, CaseIterable, Sendable {
+    case shape, color, background, size, position
+
+    /// Number of classes.
+    public var classCount: Int {
+        switch self {
+        case .shape: return ShapeKind.allCases.count
+        case .color, .background: return ShapeColor.allCases.count
+        case .size: return ShapeSize.allCases.count
+        case .position: return ShapePosition.allCases.count
+        }
+    }
+
+    /// The class of a one-object scene (nil for what it does not define: a pair's shape, colour,
+    /// size and position).
+    public func label(of spec: SceneSpec) -> Int? {
+        if spec.secondary != nil && self != .background { return nil }
+        switch self {
+        case .shape: return ShapeKind.allCases.firstIndex(of: spec.primary.shape)
+        case .color: return ShapeColor.allCases.firstIndex(of: spec.primary.color)
+        case .background: return ShapeColor.allCases.firstIndex(of: spec.background)
+        case .size: return ShapeSize.allCases.firstIndex(of: spec.primary.size)
+        case .position: return spec.position.flatMap { ShapePosition.allCases.firstIndex(of: $0) }
+        }
+    }
+
+    /// The class a caption states (nil when it leaves the attribute out or speaks of two objects).
+    public func label(of mention: CaptionMention) -> Int? {
+        if mention.secondary != nil && self != .background { return nil }
+        switch self {
+        case .shape: return mention.primary.shape.flatMap { ShapeKind.allCases.firstIndex(of: $0) }
+        case .color: return mention.primary.color.flatMap { ShapeColor.allCases.firstIndex(of: $0) }
+        case .background: return mention.background.flatMap { ShapeColor.allCases.firstIndex(of: $0) }
+        case .size: return mention.primary.size.flatMap { ShapeSize.allCases.firstIndex(of: $0) }
+        case .position: return mention.position.flatMap { ShapePosition.allCases.firstIndex(of: $0) }
+        }
+    }
+}
+
+/// One training batch: B images with their captions, then H hard-negative captions.
+public struct CLIPBatch {
+    /// Normalised images [B, 3, S, S].
+    public var images: Tensor
+    /// The scenes drawn.
+    public var specs: [SceneSpec]
+    /// B captions of the images (row i describes image i), then the hard negatives.
+    public var captions: [Caption]
+    /// Token rows of the captions, padded to the longest.
+    public var tokens: [[Int]]
+}
+
+/// Draws batches for a training run.
+public struct CLIPBatchSampler {
+    public let configuration: CLIPTrainingConfiguration
+    let tokenizer: Tokenizer
+    let generator: ShapeWorldGenerator
+
+    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer) {
+        self.configuration = configuration
+        self.tokenizer = tokenizer
+        generator = ShapeWorldGenerator(seed: configuration.seed, pairProbability: configuration.pairProbability,
+                                        absolutePositions: true)
+    }
+
+    /// The batch of 0-based `step`.
+    public func batch(step: Int) throws -> CLIPBatch {
+        let c = configuration
+        var rng = SeededGenerator(seed: mixSeed(c.seed, UInt64(step), 0xC11F))
+        var specs: [Scene] = []
+        let grouped = Int(Double(c.batchSize) * c.groupedFraction) / 4 * 4
+        for i in 0..<(c.batchSize - grouped) { specs.append(generator.scene(at: step * c.batchSize + i)) }
+        // Groups of four one-object scenes alike in everything but shape and position.
+        while specs.count < c.batchSize {
+            var base = generator.scene(at: step * c.batchSize + specs.count).spec
+            base.secondary = nil
+            var variants: [SceneSpec] = []
+            var used = Set<[Int]>()
+            while variants.count < 4 {
+                var v = base
+                v.primary.shape = ShapeKind.allCases.randomElement(using: &rng)!
+                v.position = ShapePosition.allCases.randomElement(using: &rng)!
+                let key = [ShapeKind.allCases.firstIndex(of: v.primary.shape)!, ShapePosition.allCases.firstIndex(of: v.position!)!]
+                if used.insert(key).inserted { variants.append(v) }
+            }
+            for v in variants { specs.append(Scene(spec: v, jitterSeed: rng.next())) }
+        }
+
+        let side = c.model.imageResolution
+        var pixels: [Float] = []
+        pixels.reserveCapacity(c.batchSize * 3 * side * side)
+        for scene in specs { pixels += augmentedPixels(scene, side: side, rng: &rng) }
+        let images = CLIPPreprocess.normalize(Tensor(shape: [c.batchSize, 3, side, side], data: pixels))
+
+        var captions = specs.map { CaptionWriter.caption(for: $0.spec, using: &rng) }
+        // Hard negatives: one fact of a caption changed, for the first H images.
+        var k = 0
+        while captions.count < c.batchSize + c.hardNegatives && k < 4 * c.batchSize {
+            let i = k % c.batchSize
+            k += 1
+            guard let m = CaptionWriter.hardNegative(of: captions[i].mention, excluding: specs[i].spec, using: &rng) else { continue }
+            captions.append(Caption(text: CaptionWriter.text(for: m, using: &rng), mention: m))
+        }
+        return CLIPBatch(images: images, specs: specs.map(\.spec), captions: captions,
+                         tokens: try tokenRows(captions.map(\.text)))
+    }
+
+    /// Token rows for `texts`, cut to the longest row (the text tower takes any length up to its context).
+    public func tokenRows(_ texts: [String]) throws -> [[Int]] {
+        let rows = try texts.map { try tokenizer.tokenize($0, contextLength: configuration.model.contextLength).ids }
+        let length = rows.map { row in (row.lastIndex { $0 != 0 } ?? 0) + 1 }.max() ?? 1
+        return rows.map { Array($0.prefix(length)) }
+    }
+
+    /// The scene drawn with a small zoom and shift (applied to the layout, so edges stay sharp),
+    /// then brightness, a per-channel offset and Gaussian noise: [3·S·S] values.
+    func augmentedPixels(_ scene: Scene, side: Int, rng: inout SeededGenerator) -> [Float] {
+        let a = configuration.augmentation
+        func uniform(_ r: ClosedRange<Float>) -> Float { r.lowerBound + (r.upperBound - r.lowerBound) * rng.nextUniform() }
+        let zoom = Double(uniform(a.zoom)), dx = Double(uniform(-a.shift...a.shift)), dy = Double(uniform(-a.shift...a.shift))
+        var moved = scene
+        moved.objects = scene.objects.map { o in
+            var p = o
+            p.centerX = 0.5 + (o.centerX - 0.5) * zoom + dx
+            p.centerY = 0.5 + (o.centerY - 0.5) * zoom + dy
+            p.radius = o.radius * zoom
+            return p
+        }
+        var data = ShapeRasterizer.render(moved, width: side, height: side).data
+        let gain = uniform(a.brightness)
+        let noise = a.noise * rng.nextUniform()
+        let plane = side * side
+        for ch in 0..<3 {
+            let offset = uniform(-a.channelOffset...a.channelOffset)
+            for i in (ch * plane)..<((ch + 1) * plane) {
+                data[i] = data[i] * gain + offset + (noise > 0 ? noise * rng.nextNormal() : 0)
+            }
+        }
+        return data
+    }
+}
+
+/// A 64-bit mix of a seed and two more numbers (SplitMix64's finaliser over a combination).
+func mixSeed(_ seed: UInt64, _ a: UInt64, _ b: UInt64) -> UInt64 {
+    var z = seed ^ (a &* 0x9E37_79B9_7F4A_7C15) ^ (b &* 0xD1B5_4A32_D192_ED03)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}

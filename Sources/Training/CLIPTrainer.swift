@@ -1,0 +1,154 @@
+// The small CLIP's training loop: batches from the world, the loss, AdamW with warm-up and cosine
+// decay (weight decay on matrices only, not on gains, biases or the temperature), resumable
+// checkpoints, and the export of the shipped model.
+
+import CLIP
+import Checkpoints
+import Foundation
+import Optimizers
+import ShapeWorld
+import Tensors
+
+/// What one training step did.
+public struct CLIPStepReport: Sendable {
+    /// 1-based number of the step just taken.
+    public var step: Int
+    public var loss: CLIPLossParts
+    public var learningRate: Float
+    /// Wall time of the step (batch drawing included).
+    public var seconds: Double
+    /// Training images per second in this step.
+    public var imagesPerSecond: Double { seconds > 0 ? Double(batchSize) / seconds : 0 }
+    public var batchSize: Int
+}
+
+/// Trains a CLIP model on ShapeWorld.
+public final class CLIPTrainer {
+    public let configuration: CLIPTrainingConfiguration
+    public let model: CLIPModel
+    public let heads: AttributeHeads
+    public let tokenizer: Tokenizer
+    let sampler: CLIPBatchSampler
+    let decayed: Adam
+    let undecayed: Adam
+    let schedule: WarmupCosineSchedule
+    /// Steps completed.
+    public private(set) var step = 0
+
+    /// A fresh run: weights drawn from `configuration.seed`.
+    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer) {
+        self.configuration = configuration
+        self.tokenizer = tokenizer
+        model = CLIPModel.random(configuration.model, seed: mixSeed(configuration.seed, 1, 0x3E16), requiresGrad: true)
+        // CLIP's initial temperature, 1/0.07 (a random model at 100 saturates its softmaxes).
+        model.logitScaleTensor.data[0] = Float(Foundation.log(1 / 0.07))
+        Self.applyOpenAIInitialization(model, seed: mixSeed(configuration.seed, 3, 0x3E16))
+        heads = AttributeHeads(embedDim: configuration.model.embedDim, seed: mixSeed(configuration.seed, 2, 0x3E16))
+        sampler = CLIPBatchSampler(configuration: configuration, tokenizer: tokenizer)
+        let all = model.parameters + heads.parameters
+        // Matrices decay; vectors (LayerNorm gains, biases, embeddings of one row) and the temperature do not.
+        decayed = Adam.adamW(parameters: all.filter { $0.tensor.rank >= 2 }.map(\.tensor),
+                             learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        undecayed = Adam.adamW(parameters: all.filter { $0.tensor.rank < 2 }.map(\.tensor),
+                               learningRate: configuration.learningRate, weightDecay: 0)
+        schedule = WarmupCosineSchedule(peak: configuration.learningRate, warmupSteps: configuration.warmupSteps,
+                                        totalSteps: configuration.steps, floorFraction: 0.05)
+    }
+
+    /// OpenAI's initial scale, width^-1/2, for the class and positional embeddings of the image
+    /// tower and both output projections (the generic loader draws them at 0.02). At 0.02 the
+    /// positions are a few percent of a patch's content after ln_pre, and position, a fact of this
+    /// world, was slow to appear.
+    static func applyOpenAIInitialization(_ model: CLIPModel, seed: UInt64) {
+        let c = model.configuration
+        let scales = ["visual.class_embedding": c.visionWidth, "visual.positional_embedding": c.visionWidth,
+                      "visual.proj": c.visionWidth, "text_projection": c.textWidth]
+        for (k, (name, tensor)) in model.parameters.enumerated() {
+            guard let width = scales[name] else { continue }
+            tensor.data = Tensor.randn(tensor.shape, std: 1 / Float(width).squareRoot(), seed: mixSeed(seed, UInt64(k), 7)).data
+        }
+    }
+
+    /// Every trained tensor: the model's under OpenAI keys, then the heads'.
+    public var trainedParameters: [(name: String, tensor: Tensor)] { model.parameters + heads.parameters }
+
+    /// One step of training.
+    public func trainStep() throws -> CLIPStepReport {
+        let start = Date()
+        let batch = try sampler.batch(step: step)
+        let lr = schedule.learningRate(at: step)
+        decayed.learningRate = lr
+        undecayed.learningRate = lr
+        decayed.zeroGrad()
+        undecayed.zeroGrad()
+        let (loss, parts) = CLIPLoss.compute(imageFeatures: model.encodeImage(batch.images),
+                                             textFeatures: try model.encodeText(batch.tokens),
+                                             logitScale: model.logitScaleTensor, heads: heads,
+                                             attributeWeight: configuration.attributeLossWeight,
+                                             specs: batch.specs, captions: batch.captions)
+        loss.backward()
+        decayed.step()
+        undecayed.step()
+        // The temperature stays at or below 100 (OpenAI clamps the stored value the same way).
+        model.logitScaleTensor.data[0] = min(model.logitScaleTensor.data[0], CLIPLoss.maxLogitScale)
+        step += 1
+        return CLIPStepReport(step: step, loss: parts, learningRate: lr, seconds: Date().timeIntervalSince(start),
+                              batchSize: configuration.batchSize)
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes the whole training state (weights, heads, both optimisers, step, settings) atomically.
+    public func saveCheckpoint(to url: URL) throws {
+        try TrainingCheckpoint.save(to: url, parameters: trainedParameters,
+                                    optimizers: ["decayed": decayed.state, "undecayed": undecayed.state],
+                                    metadata: ["step": String(step), "configuration": configuration.json(),
+                                               "trainer": "clip"])
+    }
+
+    /// Continues a run from a checkpoint written by ``saveCheckpoint(to:)``. `steps` replaces the
+    /// stored total when given (to lengthen a run; the schedule follows the new total).
+    public convenience init(resumingFrom url: URL, tokenizer: Tokenizer, steps: Int? = nil) throws {
+        let checkpoint = try TrainingCheckpoint(contentsOf: url)
+        guard checkpoint.metadata["trainer"] == "clip", let json = checkpoint.metadata["configuration"],
+              let step = checkpoint.metadata["step"].flatMap(Int.init) else {
+            throw CheckpointError(file: url.path, message: "not a CLIP training checkpoint")
+        }
+        var configuration = try CLIPTrainingConfiguration(json: json)
+        if let steps { configuration.steps = steps }
+        self.init(configuration: configuration, tokenizer: tokenizer)
+        try checkpoint.restore(parameters: trainedParameters)
+        do {
+            try decayed.restore(try checkpoint.optimizerState("decayed"))
+            try undecayed.restore(try checkpoint.optimizerState("undecayed"))
+        } catch let error as OptimizerStateError {
+            throw CheckpointError(file: url.path, message: error.description)
+        }
+        self.step = step
+    }
+
+    // MARK: Export
+
+    /// Writes the model alone, as a CLIP checkpoint with OpenAI names that
+    /// `CLIPModel(contentsOf:)` loads: float16 values (half the size; these weights lose nothing
+    /// that matters at this precision), and the size settings as metadata.
+    public func exportModel(to url: URL) throws {
+        try Self.exportModel(model, to: url, metadata: ["step": String(step), "seed": String(configuration.seed),
+                                                        "configuration": configuration.model.jsonDescription])
+    }
+
+    /// Writes `model`'s weights as float16 safetensors under OpenAI names.
+    public static func exportModel(_ model: CLIPModel, to url: URL, metadata: [String: String]) throws {
+        try SafeTensors.write(model.parameters.map { ($0.name, $0.tensor.shape, $0.tensor.data) }, metadata: metadata, to: url,
+                              dtype: .float16)
+    }
+}
+
+extension CLIPConfiguration {
+    /// The size as one line of JSON.
+    public var jsonDescription: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+}

@@ -1,0 +1,142 @@
+// The CLIP trainer: weight gradients of the whole objective (every layer kind the model uses)
+// against finite differences, deterministic batches with correct false-negative masks, exact
+// continuation after a checkpoint, and an exported model that loads as a CLIP.
+
+import CLIP
+import Foundation
+import ShapeWorld
+import Tensors
+import Testing
+@testable import Training
+
+@Suite("CLIP trainer", .serialized)
+struct CLIPTrainerTests {
+    static let tokenizer = try! Tokenizer.bundled()
+
+    /// One layer per tower on 16x16 images: small enough for finite differences.
+    static let microModel = CLIPConfiguration(embedDim: 16, imageResolution: 16, visionLayers: 1, visionWidth: 64, patchSize: 8,
+                                              contextLength: 32, vocabSize: 49408, textWidth: 64, textLayers: 1)
+
+    func configuration(_ model: CLIPConfiguration, batch: Int) -> CLIPTrainingConfiguration {
+        CLIPTrainingConfiguration(model: model, seed: 3, batchSize: batch, hardNegatives: batch / 2, steps: 10, warmupSteps: 2,
+                                  checkpointEvery: 2, evaluationSamples: 20)
+    }
+
+    /// d loss / d weight for the patch convolution, class and positional embeddings, every
+    /// LayerNorm, the fused attention projections, MLPs, token embedding, both projections, the
+    /// temperature and the attribute heads, against central differences. Each parameter is probed
+    /// at its 3 largest-gradient elements (where the signal is far above Float32 rounding).
+    /// Tolerance: |analytic − numeric| ≤ 2e-3 + 5e-2·max(|analytic|, |numeric|), step 2e-3.
+    @Test func objectiveWeightGradientsMatchFiniteDifferences() throws {
+        let trainer = CLIPTrainer(configuration: configuration(Self.microModel, batch: 6), tokenizer: Self.tokenizer)
+        let batch = try trainer.sampler.batch(step: 0)
+        func loss() throws -> Tensor {
+            CLIPLoss.compute(imageFeatures: trainer.model.encodeImage(batch.images), textFeatures: try trainer.model.encodeText(batch.tokens),
+                             logitScale: trainer.model.logitScaleTensor, heads: trainer.heads, attributeWeight: 1,
+                             specs: batch.specs, captions: batch.captions).loss
+        }
+        try loss().backward()
+        var kinds = Set<String>()
+        for (name, p) in trainer.trainedParameters {
+            let grad = try #require(p.gradData, "\(name) received no gradient")
+            let probes = grad.indices.sorted { abs(grad[$0]) > abs(grad[$1]) }.prefix(3)
+            for i in probes {
+                let saved = p.data[i], eps: Float = 2e-3
+                p.data[i] = saved + eps
+                let plus = try Autograd.withoutGrad { try loss().item }
+                p.data[i] = saved - eps
+                let minus = try Autograd.withoutGrad { try loss().item }
+                p.data[i] = saved
+                let numeric = (plus - minus) / (2 * eps)
+                #expect(abs(grad[i] - numeric) <= 2e-3 + 5e-2 * max(abs(grad[i]), abs(numeric)),
+                        "\(name)[\(i)]: analytic \(grad[i]) numeric \(numeric)")
+            }
+            kinds.insert(String(name.split(separator: ".").last!))
+        }
+        #expect(kinds.isSuperset(of: ["conv1", "class_embedding", "positional_embedding", "in_proj_weight", "in_proj_bias",
+                                      "weight", "bias", "proj", "text_projection", "logit_scale"].map { $0 == "conv1" ? "weight" : $0 }))
+        #expect(trainer.trainedParameters.contains { $0.name == "token_embedding.weight" })
+    }
+
+    @Test func batchesAreDeterministicGroupedAndMasked() throws {
+        let c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 16)
+        let sampler = CLIPBatchSampler(configuration: c, tokenizer: Self.tokenizer)
+        let a = try sampler.batch(step: 5), b = try sampler.batch(step: 5), other = try sampler.batch(step: 6)
+        #expect(a.images.data == b.images.data && a.captions == b.captions && a.tokens == b.tokens)
+        #expect(a.specs != other.specs)
+        #expect(a.images.shape == [16, 3, 32, 32] && a.captions.count == 16 + 8 && a.tokens.count == 24)
+        // The second half comes in groups of four alike in colour, background and size.
+        for g in stride(from: 8, to: 16, by: 4) {
+            let group = a.specs[g..<(g + 4)]
+            #expect(Set(group.map(\.primary.color)).count == 1 && Set(group.map(\.background)).count == 1
+                    && Set(group.map(\.primary.size)).count == 1)
+            #expect(Set(group.map { "\($0.primary.shape) \($0.position!)" }).count == 4)
+        }
+        // Captions describe their images; hard negatives do not; the mask holds exactly the other fits.
+        let mask = CLIPLoss.falseNegatives(specs: a.specs, captions: a.captions)
+        for i in 0..<16 {
+            #expect(a.captions[i].mention.isSatisfied(by: a.specs[i]))
+            for k in a.captions.indices where k != i {
+                #expect(mask[i][k] == a.captions[k].mention.isSatisfied(by: a.specs[i]))
+            }
+        }
+        #expect(mask.joined().contains(true))   // omitted attributes make some captions fit several images
+    }
+
+    @Test func resumedTrainingContinuesExactly() throws {
+        let c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 8)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("clip-train-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let first = CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
+        for _ in 0..<2 { _ = try first.trainStep() }
+        try first.saveCheckpoint(to: url)
+        var losses: [Float] = []
+        for _ in 0..<2 { losses.append(try first.trainStep().loss.total) }
+
+        let resumed = try CLIPTrainer(resumingFrom: url, tokenizer: Self.tokenizer)
+        #expect(resumed.step == 2 && resumed.configuration == c)
+        var resumedLosses: [Float] = []
+        for _ in 0..<2 { resumedLosses.append(try resumed.trainStep().loss.total) }
+        #expect(losses == resumedLosses)
+        for (a, b) in zip(first.trainedParameters, resumed.trainedParameters) {
+            #expect(a.name == b.name && a.tensor.data == b.tensor.data, "\(a.name)")
+        }
+    }
+
+    @Test func lossFallsAndTheExportLoadsAsACLIP() throws {
+        let c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 16)
+        let trainer = CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
+        let reports = try (0..<8).map { _ in try trainer.trainStep() }
+        #expect(reports.last!.loss.total < reports.first!.loss.total)
+        #expect(reports.allSatisfy { $0.imagesPerSecond > 0 && $0.loss.temperature <= 100.001 })
+
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("clip-export-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try trainer.exportModel(to: url)
+        let loaded = try CLIPModel(contentsOf: url)
+        #expect(loaded.configuration == c.model)
+        // float16 storage: features agree to about 1e-3 of their size.
+        let batch = try trainer.sampler.batch(step: 100)
+        let original = Autograd.withoutGrad { trainer.model.encodeImage(batch.images) }
+        let reloaded = loaded.encodeImage(batch.images)
+        let scale = original.data.map(abs).max()!
+        #expect(zip(original.data, reloaded.data).allSatisfy { abs($0 - $1) <= 5e-3 * scale })
+
+        let report = try CLIPEvaluation.evaluate(loaded, tokenizer: Self.tokenizer, seed: 1, samples: 30, retrievalCount: 20)
+        for attribute in WorldAttribute.allCases {
+            #expect((0...1).contains(report.accuracy[attribute]!))
+            #expect(report.confusion[attribute]!.joined().reduce(0, +) == 30)
+        }
+        let sheet = CLIPEvaluation.confusionSheet(report)
+        #expect(sheet.width > 200 && sheet.height > 100)
+    }
+
+    /// The checkpoint keys the shipped model uses are OpenAI's, and the sizes are the embedded ones.
+    @Test func embeddedConfigurationStaysSmall() {
+        let m = CLIPTrainingConfiguration.embeddedModel
+        let model = CLIPModel.random(m)
+        let count = model.parameters.reduce(0) { $0 + $1.tensor.count }
+        #expect(count * 2 < 10_000_000)   // float16 bytes
+        #expect(model.parameters.contains { $0.name == "visual.transformer.resblocks.3.attn.in_proj_weight" })
+    }
+}
