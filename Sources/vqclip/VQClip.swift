@@ -24,6 +24,8 @@ struct VQClip: ParsableCommand {
             ShapesCommand.self,
             ScoreCommand.self,
             InspectCommand.self,
+            TrainCommand.self,
+            EvalCommand.self,
         ]
     )
 
