@@ -48,12 +48,6 @@ public final class VQGANTrainingRun {
     public init(directory: URL, config: VQGANTrainingConfig, resume: Bool,
                 adjust: (inout VQGANTrainingConfig) -> Void = { _ in }) throws {
         self.directory = directory
-        do {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent("sheets"),
-                                                    withIntermediateDirectories: true)
-        } catch {
-            throw VQGANError("\(directory.path): cannot create the run directory: \(error.localizedDescription)")
-        }
         let checkpoint = Self.checkpointURL(in: directory)
         if resume {
             guard FileManager.default.fileExists(atPath: checkpoint.path) else {
@@ -65,6 +59,12 @@ public final class VQGANTrainingRun {
                 throw VQGANError("\(checkpoint.path): a run already exists here (resume it, or choose another directory)")
             }
             trainer = try VQGANTrainer(config: config)
+        }
+        do {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("sheets"),
+                                                    withIntermediateDirectories: true)
+        } catch {
+            throw VQGANError("\(directory.path): cannot create the run directory: \(error.localizedDescription)")
         }
         // Preview scenes from a stream the training never draws from.
         preview = ShapeWorldImages(seed: trainer.config.seed &+ 0x5EE7, size: trainer.config.imageSize)
