@@ -21,7 +21,8 @@ struct EvalVQGANCommand: ParsableCommand {
         discussion: """
             Reads DIR/model.safetensors and DIR/config.json (as written by `train vqgan`) and \
             reconstructs --samples scenes of the --seed stream, which training never draws from \
-            (training uses small seeds). L1 and PSNR are measured on [0, 1] pixels.
+            (training uses small seeds). L1, PSNR and edge L1 (the L1 of neighbour differences, \
+            which blur raises) are measured on [0, 1] pixels.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Model directory with model.safetensors and config.json.", valueName: "dir"))
@@ -59,14 +60,15 @@ struct EvalVQGANCommand: ParsableCommand {
         let result = VQGANEvaluation.measure(model: vqgan, size: size, seed: seed, samples: samples)
         let fields: [(String, JSONValue)] = [
             ("samples", .int(result.samples)), ("l1", .number(result.l1)), ("psnr", .number(result.psnr)),
+            ("edge_l1", .number(result.edgeL1)),
             ("codes_used", .int(result.codesUsed)), ("codebook_size", .int(result.codebookSize)),
             ("codebook_usage_percent", .number(result.usagePercent)), ("perplexity", .number(result.perplexity)),
         ]
         if reporter.mode == .json {
             reporter.done(fields, summary: "")
         } else {
-            Terminal.writeOutput(String(format: "l1 %.5f\npsnr %.2f dB\ncodebook usage %d/%d (%.1f%%), perplexity %.1f\n",
-                                        result.l1, result.psnr, result.codesUsed, result.codebookSize,
+            Terminal.writeOutput(String(format: "l1 %.5f\npsnr %.2f dB\nedge l1 %.5f\ncodebook usage %d/%d (%.1f%%), perplexity %.1f\n",
+                                        result.l1, result.psnr, result.edgeL1, result.codesUsed, result.codebookSize,
                                         result.usagePercent, result.perplexity))
             reporter.done([], summary: "evaluated \(samples) images")
         }

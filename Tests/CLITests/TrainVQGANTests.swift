@@ -50,6 +50,9 @@ struct TrainVQGANTests {
         // PSNR and L1 describe the same reconstructions: MSE lies between L1² and L1.
         let mse = pow(10, -psnr / 10)
         #expect(mse >= evalL1 * evalL1 * 0.999 && mse <= evalL1)
+        let edge = done["edge_l1"] as? Double ?? -1
+        // |Δx − Δx̂| ≤ |e_i| + |e_j|: at most 2·(W/(W−1))·L1 on 16-pixel rows.
+        #expect(edge > 0 && edge <= 2 * 16 / 15 * evalL1, "edge l1 \(edge)")
         let used = done["codes_used"] as? Int ?? -1, size = done["codebook_size"] as? Int ?? -1
         #expect(size == 64 && used > 0 && used <= 64)
         #expect(abs((done["codebook_usage_percent"] as? Double ?? -1) - 100 * Double(used) / 64) < 1e-9)
