@@ -88,7 +88,7 @@ public struct VQGANTrainingConfig: Codable, Equatable, Sendable {
             model: model, discriminator: DiscriminatorConfig(inChannels: 3, ndf: 16, nLayers: 2, useActNorm: false),
             imageSize: 64, batchSize: batchSize, steps: steps, seed: seed, learningRate: 5e-4,
             warmupSteps: min(100, steps / 10), finalLearningRateFraction: 0.05, edgeWeight: 0.5,
-            discriminatorStart: steps * 3 / 5, discriminatorWeight: 0.1, restartEvery: 100,
+            discriminatorStart: steps * 7 / 10, discriminatorWeight: 0.1, restartEvery: 100,
             restartUntil: steps * 3 / 5)
     }
 

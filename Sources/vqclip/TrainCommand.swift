@@ -37,7 +37,7 @@ struct TrainVQGANCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Run directory (created if missing).", valueName: "dir"))
     var out: String
 
-    @Option(name: .long, help: "Total steps (the learning-rate schedule's length). Default: 6000 (embedded), 8 (tiny). With --resume it replaces the stored value, branching the run.")
+    @Option(name: .long, help: "Total steps (the learning-rate schedule's length). Default: 5000 (embedded), 8 (tiny). With --resume it replaces the stored value, branching the run.")
     var steps: Int?
 
     @Option(name: .long, help: "Stop after this step (the schedule still runs to --steps; resume later).")
@@ -64,7 +64,7 @@ struct TrainVQGANCommand: ParsableCommand {
     @Option(name: .long, help: "Base channel count of the embedded preset (a multiple of 8).")
     var ch: Int = 16
 
-    @Option(name: .customLong("disc-start"), help: ArgumentHelp("Step at which the discriminator starts (default: 60% of --steps; past --steps: no GAN). With --resume it replaces the stored value, branching the run.", valueName: "S"))
+    @Option(name: .customLong("disc-start"), help: ArgumentHelp("Step at which the discriminator starts (default: 70% of --steps; past --steps: no GAN). With --resume it replaces the stored value, branching the run.", valueName: "S"))
     var discStart: Int?
 
     @OptionGroup var reporting: ReportingOptions
@@ -88,7 +88,7 @@ struct TrainVQGANCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: out)
         var config: VQGANTrainingConfig
         switch preset {
-        case .embedded: config = .embedded(steps: steps ?? 6000, batchSize: batch ?? 8, seed: seed, ch: ch)
+        case .embedded: config = .embedded(steps: steps ?? 5000, batchSize: batch ?? 8, seed: seed, ch: ch)
         case .tiny:
             config = .tiny(steps: steps ?? 8, seed: seed)
             if let batch { config.batchSize = batch }
