@@ -1,49 +1,52 @@
 // The building blocks of taming's encoder and decoder (taming/modules/diffusionmodules/model.py):
-// GroupNorm(32, eps 1e-6), ResnetBlock, single-head spatial AttnBlock, nearest-x2
+// GroupNorm (32 groups in taming, fewer for small models; eps 1e-6), ResnetBlock, single-head spatial AttnBlock, nearest-x2
 // Upsample and the asymmetric-pad stride-2 Downsample. All NCHW, all differentiable.
 
 import Layers
 import Tensors
 
-/// taming's `Normalize`: GroupNorm with 32 groups, eps 1e-6, per-channel affine.
-public struct GroupNorm32 {
+/// taming's `Normalize`: GroupNorm (32 groups in taming's models), eps 1e-6, per-channel affine.
+public struct Normalize {
     /// Per-channel scale γ [C].
     public let weight: Tensor
     /// Per-channel shift β [C].
     public let bias: Tensor
+    /// Number of channel groups (``DDConfig/normGroups``).
+    public let groups: Int
 
     /// Reads `weight` and `bias` under `w`, e.g. `encoder.norm_out`.
-    public init(_ w: WeightScope, channels: Int) throws {
+    public init(_ w: WeightScope, channels: Int, groups: Int = 32) throws {
         weight = try w.tensor("weight", shape: [channels], initializer: .ones)
         bias = try w.tensor("bias", shape: [channels], initializer: .zeros)
+        self.groups = groups
     }
 
     /// x [N, C, H, W] → same shape.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        Tensor.groupNorm(x, groups: 32, weight: weight, bias: bias, eps: 1e-6)
+        Tensor.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: 1e-6)
     }
 
     /// `callAsFunction(x).silu()` as one fused op (the normalised activation is not stored).
     public func withSiLU(_ x: Tensor) -> Tensor {
-        Tensor.groupNormSiLU(x, groups: 32, weight: weight, bias: bias, eps: 1e-6)
+        Tensor.groupNormSiLU(x, groups: groups, weight: weight, bias: bias, eps: 1e-6)
     }
 }
 
 /// h = conv2(swish(norm2(conv1(swish(norm1(x)))))); out = shortcut(x) + h, where the shortcut is a
 /// 1×1 convolution (`nin_shortcut`) when the channel count changes. No time embedding, no dropout.
 public struct ResnetBlock {
-    public let norm1: GroupNorm32
+    public let norm1: Normalize
     public let conv1: Conv2d
-    public let norm2: GroupNorm32
+    public let norm2: Normalize
     public let conv2: Conv2d
     /// 1×1 convolution on the skip path, present when the channel count changes.
     public let ninShortcut: Conv2d?
 
     /// Reads `norm1`, `conv1`, `norm2`, `conv2` (and `nin_shortcut`) under `w`.
-    public init(_ w: WeightScope, in inChannels: Int, out outChannels: Int) throws {
-        norm1 = try GroupNorm32(w.scope("norm1"), channels: inChannels)
+    public init(_ w: WeightScope, in inChannels: Int, out outChannels: Int, groups: Int = 32) throws {
+        norm1 = try Normalize(w.scope("norm1"), channels: inChannels, groups: groups)
         conv1 = try Conv2d(w.scope("conv1"), in: inChannels, out: outChannels, kernel: 3, padding: 1)
-        norm2 = try GroupNorm32(w.scope("norm2"), channels: outChannels)
+        norm2 = try Normalize(w.scope("norm2"), channels: outChannels, groups: groups)
         conv2 = try Conv2d(w.scope("conv2"), in: outChannels, out: outChannels, kernel: 3, padding: 1)
         ninShortcut = inChannels == outChannels
             ? nil : try Conv2d(w.scope("nin_shortcut"), in: inChannels, out: outChannels, kernel: 1)
@@ -61,7 +64,7 @@ public struct ResnetBlock {
 /// scores = softmax(q kᵀ / √C), out = x + proj_out(scores v). q, k, v and proj_out are 1×1
 /// convolutions, applied here as matrix products on the [N, HW, C] layout.
 public struct AttnBlock {
-    public let norm: GroupNorm32
+    public let norm: Normalize
     public let q: Conv2d
     public let k: Conv2d
     public let v: Conv2d
@@ -69,9 +72,9 @@ public struct AttnBlock {
     let channels: Int
 
     /// Reads `norm`, `q`, `k`, `v` and `proj_out` under `w`.
-    public init(_ w: WeightScope, channels: Int) throws {
+    public init(_ w: WeightScope, channels: Int, groups: Int = 32) throws {
         self.channels = channels
-        norm = try GroupNorm32(w.scope("norm"), channels: channels)
+        norm = try Normalize(w.scope("norm"), channels: channels, groups: groups)
         q = try Conv2d(w.scope("q"), in: channels, out: channels, kernel: 1)
         k = try Conv2d(w.scope("k"), in: channels, out: channels, kernel: 1)
         v = try Conv2d(w.scope("v"), in: channels, out: channels, kernel: 1)

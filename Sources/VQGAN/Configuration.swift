@@ -7,19 +7,21 @@ import Foundation
 extension DDConfig {
     /// A layout; the optional arguments default to taming's VQGAN values.
     public init(ch: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], zChannels: Int,
-                resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false, dropout: Double = 0) {
+                resolution: Int, inChannels: Int = 3, outCh: Int = 3, doubleZ: Bool = false, dropout: Double = 0,
+                normGroups: Int = 32) {
         self.init(doubleZ: doubleZ, zChannels: zChannels, resolution: resolution, inChannels: inChannels,
                   outCh: outCh, ch: ch, chMult: chMult, numResBlocks: numResBlocks,
-                  attnResolutions: attnResolutions, dropout: dropout)
+                  attnResolutions: attnResolutions, dropout: dropout, normGroups: normGroups)
     }
 
     /// The JSON config's ddconfig keys (camelCase; the decoder converts from snake_case).
     fileprivate enum JSONKeys: String, CodingKey {
         case ch, chMult, numResBlocks, attnResolutions, zChannels, resolution, inChannels, outCh, doubleZ, dropout
+        case normGroups
     }
 
     /// Decodes vqclip's JSON ddconfig with taming's defaults for the optional fields (3 channels in
-    /// and out, double_z false, dropout 0).
+    /// and out, double_z false, dropout 0, 32 norm groups).
     fileprivate init(json c: KeyedDecodingContainer<JSONKeys>) throws {
         self.init(ch: try c.decode(Int.self, forKey: .ch), chMult: try c.decode([Int].self, forKey: .chMult),
                   numResBlocks: try c.decode(Int.self, forKey: .numResBlocks),
@@ -29,7 +31,8 @@ extension DDConfig {
                   inChannels: try c.decodeIfPresent(Int.self, forKey: .inChannels) ?? 3,
                   outCh: try c.decodeIfPresent(Int.self, forKey: .outCh) ?? 3,
                   doubleZ: try c.decodeIfPresent(Bool.self, forKey: .doubleZ) ?? false,
-                  dropout: try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0)
+                  dropout: try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0,
+                  normGroups: try c.decodeIfPresent(Int.self, forKey: .normGroups) ?? 32)
     }
 }
 
@@ -177,15 +180,17 @@ public struct VQGANConfig: Codable, Equatable, Sendable {
         try validate(file: file)
     }
 
-    /// Rejects layouts the network code cannot build (GroupNorm needs multiples of 32 channels).
+    /// Rejects layouts the network code cannot build (every normalised width must be a multiple of
+    /// the GroupNorm group count).
     public func validate(file: String) throws {
         let d = ddconfig
         guard d.ch > 0, !d.chMult.isEmpty, d.chMult.allSatisfy({ $0 > 0 }), d.numResBlocks > 0,
               d.zChannels > 0, d.resolution > 0, d.inChannels > 0, d.outCh > 0, embedDim > 0, nEmbed > 0 else {
             throw VQGANError("\(file): VQGAN config has a non-positive size: \(self)")
         }
-        for m in d.chMult where (d.ch * m) % 32 != 0 {
-            throw VQGANError("\(file): ddconfig ch \(d.ch) × ch_mult \(m) is not a multiple of GroupNorm's 32 groups")
+        guard d.normGroups > 0 else { throw VQGANError("\(file): ddconfig norm_groups must be positive") }
+        for m in d.chMult where (d.ch * m) % d.normGroups != 0 {
+            throw VQGANError("\(file): ddconfig ch \(d.ch) × ch_mult \(m) is not a multiple of GroupNorm's \(d.normGroups) groups")
         }
         if d.doubleZ { throw VQGANError("\(file): ddconfig double_z true is a KL autoencoder, not a VQGAN") }
         if let disc = discriminator, disc.nLayers < 1 || disc.ndf < 1 || disc.inChannels < 1 {

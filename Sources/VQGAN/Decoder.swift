@@ -23,31 +23,32 @@ public struct Decoder {
     public let midBlock2: ResnetBlock
     /// Indexed like the checkpoint's `up.{i}`: `levels[0]` is the full-resolution level.
     public let levels: [Level]
-    public let normOut: GroupNorm32
+    public let normOut: Normalize
     public let convOut: Conv2d
 
     /// Builds the decoder under the scope `w` (normally `decoder`).
     public init(_ w: WeightScope, config d: DDConfig) throws {
+        let g = d.normGroups
         let count = d.chMult.count
         var blockIn = d.ch * d.chMult[count - 1]
         var res = d.resolution >> (count - 1)
         convIn = try Conv2d(w.scope("conv_in"), in: d.zChannels, out: blockIn, kernel: 3, padding: 1)
-        midBlock1 = try ResnetBlock(w.scope("mid").scope("block_1"), in: blockIn, out: blockIn)
-        midAttention = try AttnBlock(w.scope("mid").scope("attn_1"), channels: blockIn)
-        midBlock2 = try ResnetBlock(w.scope("mid").scope("block_2"), in: blockIn, out: blockIn)
+        midBlock1 = try ResnetBlock(w.scope("mid").scope("block_1"), in: blockIn, out: blockIn, groups: g)
+        midAttention = try AttnBlock(w.scope("mid").scope("attn_1"), channels: blockIn, groups: g)
+        midBlock2 = try ResnetBlock(w.scope("mid").scope("block_2"), in: blockIn, out: blockIn, groups: g)
         var levels = [Level?](repeating: nil, count: count)
         for i in stride(from: count - 1, through: 0, by: -1) {
             let level = w.scope("up").scope(String(i))
             let blockOut = d.ch * d.chMult[i]
             var blocks: [ResnetBlock] = []
             for j in 0...d.numResBlocks {
-                blocks.append(try ResnetBlock(level.scope("block").scope(String(j)), in: blockIn, out: blockOut))
+                blocks.append(try ResnetBlock(level.scope("block").scope(String(j)), in: blockIn, out: blockOut, groups: g))
                 blockIn = blockOut
             }
             var attentions: [AttnBlock] = []
             if d.attnResolutions.contains(res) {
                 for j in 0...d.numResBlocks {
-                    attentions.append(try AttnBlock(level.scope("attn").scope(String(j)), channels: blockIn))
+                    attentions.append(try AttnBlock(level.scope("attn").scope(String(j)), channels: blockIn, groups: g))
                 }
             }
             var upsample: Upsample?
@@ -58,12 +59,16 @@ public struct Decoder {
             levels[i] = Level(blocks: blocks, attentions: attentions, upsample: upsample)
         }
         self.levels = levels.map { $0! }
-        normOut = try GroupNorm32(w.scope("norm_out"), channels: blockIn)
+        normOut = try Normalize(w.scope("norm_out"), channels: blockIn, groups: g)
         convOut = try Conv2d(w.scope("conv_out"), in: blockIn, out: d.outCh, kernel: 3, padding: 1)
     }
 
     /// z [N, z_channels, h, w] → [N, out_ch, h·f, w·f].
-    public func callAsFunction(_ z: Tensor) -> Tensor {
+    public func callAsFunction(_ z: Tensor) -> Tensor { convOut(features(z)) }
+
+    /// Everything before `conv_out`: the normalised, activated features [N, C, h·f, w·f] that the
+    /// last layer maps to pixels. Training needs them to measure gradients at `conv_out.weight`.
+    public func features(_ z: Tensor) -> Tensor {
         var h = midBlock2(midAttention(midBlock1(convIn(z))))
         for level in levels.reversed() {
             for (j, block) in level.blocks.enumerated() {
@@ -72,6 +77,6 @@ public struct Decoder {
             }
             if let upsample = level.upsample { h = upsample(h) }
         }
-        return convOut(normOut.withSiLU(h))
+        return normOut.withSiLU(h)
     }
 }

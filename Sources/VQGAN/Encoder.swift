@@ -20,11 +20,12 @@ public struct Encoder {
     public let midBlock1: ResnetBlock
     public let midAttention: AttnBlock
     public let midBlock2: ResnetBlock
-    public let normOut: GroupNorm32
+    public let normOut: Normalize
     public let convOut: Conv2d
 
     /// Builds the encoder under the scope `w` (normally `encoder`).
     public init(_ w: WeightScope, config d: DDConfig) throws {
+        let g = d.normGroups
         convIn = try Conv2d(w.scope("conv_in"), in: d.inChannels, out: d.ch, kernel: 3, padding: 1)
         let inMult = [1] + d.chMult
         var res = d.resolution
@@ -36,14 +37,14 @@ public struct Encoder {
             let blockOut = d.ch * d.chMult[i]
             var blocks: [ResnetBlock] = []
             for j in 0..<d.numResBlocks {
-                blocks.append(try ResnetBlock(level.scope("block").scope(String(j)), in: blockIn, out: blockOut))
+                blocks.append(try ResnetBlock(level.scope("block").scope(String(j)), in: blockIn, out: blockOut, groups: g))
                 blockIn = blockOut
             }
             // Attention modules are registered after all blocks of the level (checkpoint order).
             var attentions: [AttnBlock] = []
             if d.attnResolutions.contains(res) {
                 for j in 0..<d.numResBlocks {
-                    attentions.append(try AttnBlock(level.scope("attn").scope(String(j)), channels: blockIn))
+                    attentions.append(try AttnBlock(level.scope("attn").scope(String(j)), channels: blockIn, groups: g))
                 }
             }
             var downsample: Downsample?
@@ -54,10 +55,10 @@ public struct Encoder {
             levels.append(Level(blocks: blocks, attentions: attentions, downsample: downsample))
         }
         self.levels = levels
-        midBlock1 = try ResnetBlock(w.scope("mid").scope("block_1"), in: blockIn, out: blockIn)
-        midAttention = try AttnBlock(w.scope("mid").scope("attn_1"), channels: blockIn)
-        midBlock2 = try ResnetBlock(w.scope("mid").scope("block_2"), in: blockIn, out: blockIn)
-        normOut = try GroupNorm32(w.scope("norm_out"), channels: blockIn)
+        midBlock1 = try ResnetBlock(w.scope("mid").scope("block_1"), in: blockIn, out: blockIn, groups: g)
+        midAttention = try AttnBlock(w.scope("mid").scope("attn_1"), channels: blockIn, groups: g)
+        midBlock2 = try ResnetBlock(w.scope("mid").scope("block_2"), in: blockIn, out: blockIn, groups: g)
+        normOut = try Normalize(w.scope("norm_out"), channels: blockIn, groups: g)
         convOut = try Conv2d(w.scope("conv_out"), in: blockIn, out: d.doubleZ ? 2 * d.zChannels : d.zChannels,
                              kernel: 3, padding: 1)
     }

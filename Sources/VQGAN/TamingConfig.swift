@@ -21,9 +21,14 @@ public struct DDConfig: Sendable, Codable, Equatable {
     public var numResBlocks: Int
     public var attnResolutions: [Int]
     public var dropout: Double
+    /// GroupNorm groups in every `Normalize` layer. taming fixes 32; vqclip's small models use
+    /// fewer so that narrow layers (16 or 24 channels) can be normalised. Not part of taming's
+    /// yaml, so taming checkpoints always get 32.
+    public var normGroups: Int
 
     public init(doubleZ: Bool, zChannels: Int, resolution: Int, inChannels: Int, outCh: Int, ch: Int,
-                chMult: [Int], numResBlocks: Int, attnResolutions: [Int], dropout: Double) {
+                chMult: [Int], numResBlocks: Int, attnResolutions: [Int], dropout: Double, normGroups: Int = 32) {
+        self.normGroups = normGroups
         self.doubleZ = doubleZ
         self.zChannels = zChannels
         self.resolution = resolution

@@ -7,7 +7,7 @@ import Foundation
 /// Renders the events of one command run. Library code never prints; commands translate the
 /// library's callbacks into these calls.
 final class Reporter {
-    enum Mode {
+    enum Mode: Equatable {
         /// One JSON object per line on stdout.
         case json
         /// A redrawn progress bar on stderr.

@@ -62,3 +62,15 @@ public func syntheticStateDict(_ shapes: [(String, [Int])]) throws -> StateDict 
     try SafeTensors.write(shapes.map { ($0.0, $0.1, [Float](repeating: 0, count: $0.1.reduce(1, *))) }, metadata: [:], to: url)
     return try SafeTensors.read(contentsOf: url)
 }
+
+/// The central difference (f(t + ε) − f(t − ε)) / 2ε with respect to element `i` of `t`, which is
+/// restored afterwards. For weight-gradient checks of whole layers, where `f` runs the network.
+public func centralDifference(_ t: Tensor, at i: Int, eps: Float, _ f: () -> Double) -> Float {
+    let saved = t.data[i]
+    t.data[i] = saved + eps
+    let plus = f()
+    t.data[i] = saved - eps
+    let minus = f()
+    t.data[i] = saved
+    return Float((plus - minus) / (2 * Double(eps)))
+}

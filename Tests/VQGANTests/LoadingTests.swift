@@ -140,6 +140,31 @@ import Tensors
         #expect(text.contains("\"n_embed\" : 16384"))
     }
 
+    /// Small models normalise with fewer than taming's 32 groups: `norm_groups` in the JSON config
+    /// (32 when absent, so taming configs are unchanged) reaches every Normalize layer.
+    @Test func normGroupsAreReadWrittenAndUsed() throws {
+        let taming = try VQGANConfig(json: try VQGANConfig.f16_1024.jsonData())
+        #expect(taming.ddconfig.normGroups == 32)
+        let legacy = #"{"embed_dim": 4, "n_embed": 8, "ddconfig": {"ch": 32, "ch_mult": [1], "num_res_blocks": 1, "attn_resolutions": [], "z_channels": 4, "resolution": 16}}"#
+        #expect(try VQGANConfig(json: Data(legacy.utf8)).ddconfig.normGroups == 32)
+        var small = VQGANConfig(embedDim: 4, nEmbed: 8,
+                                ddconfig: DDConfig(ch: 24, chMult: [1, 2], numResBlocks: 1, attnResolutions: [],
+                                                   zChannels: 4, resolution: 16, normGroups: 8))
+        try small.validate(file: "small.json")
+        let text = String(decoding: try small.jsonData(), as: UTF8.self)
+        #expect(text.contains("\"norm_groups\" : 8"))
+        #expect(try VQGANConfig(json: try small.jsonData()) == small)
+        let model = try VQModel(config: small, weights: WeightLoader(randomSeed: 1))
+        #expect(model.encoder.normOut.groups == 8 && model.decoder.levels[0].blocks[0].norm1.groups == 8)
+        let x = Tensor.randn([1, 24, 4, 4], seed: 2)
+        let norm = model.decoder.normOut
+        #expect(norm(x).data == Tensor.groupNorm(x, groups: 8, weight: norm.weight, bias: norm.bias, eps: 1e-6).data)
+        small.ddconfig.normGroups = 16
+        #expect { try small.validate(file: "small.json") } throws: {
+            String(describing: $0) == "small.json: ddconfig ch 24 × ch_mult 1 is not a multiple of GroupNorm's 16 groups"
+        }
+    }
+
     @Test func invalidConfigsAreRejected() throws {
         var config = ParityCase.tiny.config
         config.ddconfig.ch = 24

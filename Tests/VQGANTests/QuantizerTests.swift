@@ -2,6 +2,7 @@
 // codebook loss, and the per-channel clamp to the codebook's range.
 
 import Testing
+import TestSupport
 import Layers
 import Tensors
 @testable import VQGAN
@@ -78,6 +79,34 @@ import Tensors
         #expect(abs(z.grad!.data[c * 3 + p] - expected) < 1e-5)
         let codebookGrad = codebook.grad!.data[indices[p] * 2 + c]
         #expect(codebookGrad != 0)
+    }
+
+    /// The codebook loss' gradients against central differences (eps 1e-3, tolerance 1e-4 + 1e-2
+    /// relative). Its stop-gradients make it differ from its value's derivative, so each gradient
+    /// is checked against the derivative of the term it comes from, f(z, e) = mean((e − z)²) at
+    /// the chosen entries: d/dz gets ∂f/∂z (the commitment term), the codebook β·∂f/∂e.
+    @Test func codebookLossGradientsAgreeWithFiniteDifferences() {
+        let codebook = Tensor.randn([6, 3], seed: 31, requiresGrad: true)
+        let q = VectorQuantizer(codebook: codebook, beta: 0.25)
+        let z = Tensor.randn([2, 3, 2, 2], seed: 32, requiresGrad: true)
+        let indices = q.nearestIndices(z)
+        q.loss(z, indices: indices).backward()
+        func f() -> Double {
+            Autograd.withoutGrad {
+                Double((q.lookup(indices, batch: 2, height: 2, width: 2) - z).pow(2).mean().item)
+            }
+        }
+        for (t, scale) in [(codebook, Float(0.25)), (z, Float(1))] {
+            let analytic = t.grad!.data
+            for i in t.data.indices {
+                let numeric = scale * centralDifference(t, at: i, eps: 1e-3, f)
+                #expect(abs(analytic[i] - numeric) <= 1e-4 + 1e-2 * abs(numeric), "element \(i): \(analytic[i]) vs \(numeric)")
+            }
+        }
+        // Rows no latent chose get no gradient.
+        for row in Set(0..<6).subtracting(indices) {
+            #expect(codebook.grad!.data[(row * 3)..<(row * 3 + 3)].allSatisfy { $0 == 0 })
+        }
     }
 
     @Test func clampKeepsLatentsInsideTheCodebookBox() {
