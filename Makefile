@@ -19,9 +19,13 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product vqclip
 
-## demo: build and run the main job on the embedded default; results land in outputs/
+## demo: build, then render the ShapeWorld prompts of prompts/shapes.txt with the embedded models into outputs/demo/
+DEMO_ITERATIONS ?= 150
 demo: build
-	$(BIN)/vqclip demo --output outputs
+	$(BIN)/vqclip batch prompts/shapes.txt --output-dir outputs/demo --iterations $(DEMO_ITERATIONS) --animate --frame-every 10
+	@echo
+	@echo "Look at outputs/demo/index.html (a gallery of the results), outputs/demo/*.png, and each"
+	@echo "render's progress in outputs/demo/<name>-frames/ (animation.gif, contact-sheet.png)."
 
 ## test: the whole test suite
 test: deps

@@ -65,12 +65,17 @@ let package = Package(
                             .copy("Resources/LICENSE-CLIP-vocab")],
                 swiftSettings: optimizeAlways),
 
+        /// The small VQGAN and CLIP trained on ShapeWorld, shipped as resources (MODELS.md).
+        .target(name: "EmbeddedModels", path: "EmbeddedModels",
+                resources: [.copy("vqgan"), .copy("clip")]),
+
         /// taming-transformers VQGAN: encoder, quantizer, decoder, patch discriminator.
         .target(name: "VQGAN", dependencies: ["Tensors", "Checkpoints", "Layers"], swiftSettings: optimizeAlways),
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
             "Tensors", "ImageCodecs", "ImageTensors", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP", "Training",
+            "EmbeddedModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "vqclip-bench", dependencies: ["Tensors", "Layers", "Optimizers", "VQGAN", "CLIP", "Generation", "COpenBLAS", "CAllocator"],

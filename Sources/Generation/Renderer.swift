@@ -28,6 +28,9 @@ public enum InitNoise: String, Sendable, Codable, CaseIterable {
     case pixels
     /// Random linear colour ramps, encoded.
     case gradient
+    /// A flat mid-gray image, encoded: nothing for CLIP to latch onto but what the prompt asks
+    /// (the cleanest start for the small embedded models).
+    case flat
 }
 
 /// Which optimiser moves z.
@@ -157,10 +160,13 @@ public final class Renderer {
                 start = Autograd.withoutGrad {
                     vqgan.quantizer.lookup(indices, batch: 1, height: latentShape[2], width: latentShape[3])
                 }
-            case .pixels, .gradient:
-                let image = settings.initNoise == .pixels
-                    ? Renderer.pixelNoise(width: width, height: height, using: &rng)
-                    : Renderer.gradientNoise(width: width, height: height, using: &rng)
+            case .pixels, .gradient, .flat:
+                let image: Tensor
+                switch settings.initNoise {
+                case .pixels: image = Renderer.pixelNoise(width: width, height: height, using: &rng)
+                case .gradient: image = Renderer.gradientNoise(width: width, height: height, using: &rng)
+                default: image = Tensor(shape: [1, 3, height, width], data: [Float](repeating: 0.5, count: 3 * width * height))
+                }
                 start = Renderer.encode(image, vqgan: vqgan, width: width, height: height)
             }
         }

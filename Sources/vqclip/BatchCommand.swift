@@ -56,6 +56,7 @@ struct BatchCommand: ParsableCommand {
         defer { reporter.endBar() }
         let (shardIndex, shardCount) = try Shard.resolve(shard, shards: shards, environment: ProcessInfo.processInfo.environment)
 
+        let batchOptions = LoadedModels.usesEmbedded(modelOptions) ? settingsOptions.laid(over: .embeddedDefaults) : settingsOptions
         // Every line of every file, named before sharding so that every shard agrees on names.
         var lines: [BatchLine] = []
         var malformed: [(file: String, line: Int, message: String)] = []
@@ -70,7 +71,7 @@ struct BatchCommand: ParsableCommand {
                 guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
                 do {
                     let (prompt, options) = try BatchLine.split(trimmed)
-                    let lineOptions = try SettingsOptions.parse(options).laid(over: settingsOptions)
+                    let lineOptions = try SettingsOptions.parse(options).laid(over: batchOptions)
                     let settings = try lineOptions.settings(prompt: prompt, defaultSeed: "0")
                     lines.append(BatchLine(file: file, number: number + 1, settings: settings, directory: directory))
                 } catch {

@@ -76,7 +76,8 @@ struct RenderCommand: ParsableCommand {
         } else if let resume {
             settings = try RenderState.settings(in: URL(fileURLWithPath: resume))
         } else {
-            settings = try settingsOptions.settings(prompt: prompt!, defaultSeed: String(UInt64.random(in: 0..<(1 << 32))))
+            let options = LoadedModels.usesEmbedded(modelOptions) ? settingsOptions.laid(over: .embeddedDefaults) : settingsOptions
+            settings = try options.settings(prompt: prompt!, defaultSeed: String(UInt64.random(in: 0..<(1 << 32))))
         }
         let output = URL(fileURLWithPath: outputPath ?? "outputs/" + Outputs.uniqueStem(prompt: settings.prompt, seed: settings.seedValue,
                                                                                         settings: settings.jsonString()) + ".png")

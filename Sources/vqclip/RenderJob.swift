@@ -4,6 +4,7 @@
 // provenance that --replay and batch re-runs read back.
 
 import ArgumentParser
+import EmbeddedModels
 import Foundation
 import Generation
 import ImageCodecs
@@ -23,10 +24,23 @@ struct LoadedModels {
         let threads = options.threads ?? recorded["threads"].flatMap { Int($0) } ?? cores
         Parallel.maxThreads = threads
         Parallel.setBLASThreads(threads)
-        guard let vqgan = options.vqgan ?? recorded["vqgan"], let clip = options.clip ?? recorded["clip"] else {
-            throw BadInput("no embedded default model yet: pass --vqgan PATH and --clip PATH (or known names in \(ModelLocator.modelsFolder().path))")
+        let vqgan = options.vqgan ?? recorded["vqgan"] ?? EmbeddedModels.name
+        let clip = options.clip ?? recorded["clip"] ?? EmbeddedModels.name
+        func location(_ name: String, _ embedded: URL?) throws -> String {
+            guard name == EmbeddedModels.name else { return name }
+            guard let embedded else {
+                throw BadInput("this build has no embedded models: pass --vqgan PATH and --clip PATH (or known names in \(ModelLocator.modelsFolder().path))")
+            }
+            return embedded.path
         }
-        return LoadedModels(models: try RenderModels.load(vqgan: vqgan, clip: clip), vqganName: vqgan, clipName: clip, threads: threads)
+        let models = try RenderModels.load(vqgan: try location(vqgan, EmbeddedModels.vqgan), clip: try location(clip, EmbeddedModels.clip))
+        return LoadedModels(models: models, vqganName: vqgan, clipName: clip, threads: threads)
+    }
+
+    /// True when neither model is named: the render uses the embedded pair and its defaults.
+    static func usesEmbedded(_ options: ModelOptions, recorded: [String: String] = [:]) -> Bool {
+        (options.vqgan ?? recorded["vqgan"] ?? EmbeddedModels.name) == EmbeddedModels.name
+            && (options.clip ?? recorded["clip"] ?? EmbeddedModels.name) == EmbeddedModels.name
     }
 
     /// The PNG text chunks of an image of `settings` at `step`. The command is rebuilt from the
@@ -63,7 +77,7 @@ struct RenderJob {
     let settings: RenderSettings
     let loaded: LoadedModels
     let output: URL
-    var progress = ProgressOptions()
+    var progress = ProgressOptions.none
     var state: URL?
     /// Continue from `state` when it holds this render's state.
     var resume = false

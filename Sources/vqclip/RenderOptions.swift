@@ -40,7 +40,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("init-image"), help: ArgumentHelp("Start from this PNG or JPEG.", valueName: "path"))
     var initImage: String?
 
-    @Option(name: .customLong("init-noise"), help: ArgumentHelp("Start without an image from codes (default), pixels or gradient.", valueName: "kind"))
+    @Option(name: .customLong("init-noise"), help: ArgumentHelp("Start without an image from codes (default), pixels, gradient or flat (gray; the embedded models' default).", valueName: "kind"))
     var initNoise: String?
 
     @Option(name: .customLong("init-weight"), help: "Weight of the term that keeps z near its start (default 0).")
@@ -48,6 +48,10 @@ struct SettingsOptions: ParsableArguments {
 
     @Option(name: .customLong("change-prompt-every"), help: ArgumentHelp("Switch to the next `^` prompt set every N steps.", valueName: "N"))
     var changePromptEvery: Int?
+
+    /// What the embedded models render best with, where the options do not say: their native
+    /// 64x64 size, and a flat gray start (random codes leave confetti the small CLIP tolerates).
+    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat"])
 
     /// These options with `base`'s where these are not given.
     func laid(over base: SettingsOptions) -> SettingsOptions {
@@ -114,7 +118,7 @@ struct SettingsOptions: ParsableArguments {
         s.initImage = initImage
         if let initNoise {
             guard let noise = InitNoise(rawValue: initNoise.lowercased()) else {
-                throw ValidationError("--init-noise must be codes, pixels or gradient, got \(initNoise)")
+                throw ValidationError("--init-noise must be codes, pixels, gradient or flat, got \(initNoise)")
             }
             s.initNoise = noise
         }
@@ -161,6 +165,9 @@ struct ProgressOptions: ParsableArguments {
 
     @Option(name: .customLong("state-every"), help: ArgumentHelp("Save the resumable state every K steps (with --state, or in a batch).", valueName: "K"))
     var stateEvery: Int = 25
+
+    /// No frames, no periodic saves (a value made by parsing, as the property wrappers need).
+    static let none = try! ProgressOptions.parse([])
 
     func validate() throws {
         try requireRange(saveEvery, 0...1_000_000, "save-every")

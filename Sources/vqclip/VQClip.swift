@@ -25,7 +25,6 @@ struct VQClip: ParsableCommand {
             BatchCommand.self,
             GalleryCommand.self,
             AnimateCommand.self,
-            DemoCommand.self,
             ShapesCommand.self,
             ScoreCommand.self,
             InspectCommand.self,

@@ -124,7 +124,7 @@ struct CLITests {
             let name = line.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
             return name.flatMap { $0.allSatisfy { $0.isLowercase || $0 == "-" } ? $0 : nil }
         }
-        #expect(Set(["demo", "shapes"]).isSubset(of: Set(names)), "\(names)")
+        #expect(Set(["render", "batch", "shapes", "train", "eval"]).isSubset(of: Set(names)), "\(names)")
         for name in names {
             let help = try VQClipBinary.run([name, "--help"])
             #expect(help.status == 0, "\(name)")
@@ -133,40 +133,46 @@ struct CLITests {
         }
     }
 
+    /// The tiny test models (taming's tiny VQGAN, a small Hugging Face CLIP) for render runs.
+    static var models: [String] {
+        ["--vqgan", fixture("VQGANTests", "tiny.ckpt").path, "--clip", fixture("CLIPTests", "hf-clip-small").path]
+    }
+
     @Test func badArgumentsAreUserErrors() throws {
-        expectUserError(try VQClipBinary.run(["demo"]), startingWith: "Missing expected argument '--output")
-        expectUserError(try VQClipBinary.run(["demo", "--output", "x", "--size", "4"]), startingWith: "--size must be between")
-        expectUserError(try VQClipBinary.run(["demo", "--output", "x", "--steps", "many"]), startingWith: "The value 'many' is invalid")
+        expectUserError(try VQClipBinary.run(["render"]), startingWith: "a PROMPT is required")
+        expectUserError(try VQClipBinary.run(["render", "x", "--size", "0"]), startingWith: "--size must be WxH")
+        expectUserError(try VQClipBinary.run(["render", "x", "--iterations", "many"]), startingWith: "The value 'many' is invalid")
         expectUserError(try VQClipBinary.run(["no-such-command"]), startingWith: "Unexpected argument")
-        expectUserError(try VQClipBinary.run(["demo", "--output", "x", "--prompt", "a horse"]), startingWith: "prompt \"a horse\" uses no known word")
+        expectUserError(try VQClipBinary.run(["shapes", "--output", "x", "--prompt", "a horse"]), startingWith: "prompt \"a horse\" uses no known word")
     }
 
     @Test func missingAndCorruptInputImages() throws {
         let dir = ScratchDirectory(); defer { dir.remove() }
-        let out = dir.file("out").path
+        let out = dir.file("out/result.png").path
         let missing = dir.file("missing.png").path
-        expectUserError(try VQClipBinary.run(["demo", "--output", out, "--init-image", missing]),
-                        startingWith: "\(missing): cannot open file")
+        func render(_ initImage: String) throws -> Run {
+            try VQClipBinary.run(["render", "a cat", "--output", out, "--init-image", initImage] + Self.models)
+        }
+        expectUserError(try render(missing), startingWith: "\(missing): cannot open file")
         let garbage = dir.file("garbage.png")
         try Data("this is not an image".utf8).write(to: garbage)
-        expectUserError(try VQClipBinary.run(["demo", "--output", out, "--init-image", garbage.path]),
-                        startingWith: "\(garbage.path): not a PNG or JPEG file")
+        expectUserError(try render(garbage.path), startingWith: "\(garbage.path): not a PNG or JPEG file")
         // A real PNG cut in half.
         let whole = dir.file("whole.png")
         try ImageIO.writePNG(RGBImage(width: 40, height: 40, fill: (200, 10, 10)), to: whole)
         let bytes = try Data(contentsOf: whole)
         let truncated = dir.file("truncated.png")
         try bytes.prefix(bytes.count / 2).write(to: truncated)
-        expectUserError(try VQClipBinary.run(["demo", "--output", out, "--init-image", truncated.path]),
-                        startingWith: "\(truncated.path): invalid PNG")
+        expectUserError(try render(truncated.path), startingWith: "\(truncated.path): invalid PNG")
         // Bad input is detected before anything is written.
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 
     @Test func jsonEventsAreOneObjectPerLine() throws {
         let dir = ScratchDirectory(); defer { dir.remove() }
-        let run = try VQClipBinary.run(["demo", "--output", dir.url.path, "--size", "32", "--steps", "6", "--save-every", "3",
-                                        "--seed", "5", "--prompt", "a small green square on a white background", "--json"])
+        let run = try VQClipBinary.run(["render", "a small green square on a white background", "--output", dir.file("o.png").path,
+                                        "--frames", dir.file("frames").path, "--frame-every", "3", "--size", "32", "--cutn", "2",
+                                        "--iterations", "6", "--seed", "5", "--json"] + Self.models)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.isEmpty, "\(run.stderr)")
         let events = jsonEvents(run.stdout)
@@ -174,10 +180,10 @@ struct CLITests {
         #expect(kinds.first == "start" && kinds.last == "done", "\(kinds)")
         #expect(kinds.filter { $0 == "progress" }.count == 6)
         let start = events[0]
-        #expect(start["seed"] as? Int == 5 && start["steps"] as? Int == 6 && start["command"] as? String == "demo")
+        #expect(start["seed"] as? String == "5" && start["iterations"] as? Int == 6 && start["command"] as? String == "render")
         let progress = events.filter { $0["event"] as? String == "progress" }
         #expect(progress.map { $0["step"] as? Int ?? -1 } == Array(1...6))
-        #expect(progress.allSatisfy { ($0["loss"] as? Double).map { $0 >= 0 } ?? false && $0["total"] as? Int == 6 })
+        #expect(progress.allSatisfy { ($0["loss"] as? Double)?.isFinite ?? false && $0["total"] as? Int == 6 })
         let saved = events.filter { $0["event"] as? String == "saved" }
         #expect(saved.map { $0["kind"] as? String ?? "" } == ["frame", "frame", "frame", "final"])
         #expect(saved.map { $0["step"] as? Int ?? -1 } == [0, 3, 6, 6])
@@ -189,45 +195,35 @@ struct CLITests {
     }
 
     @Test func jsonErrorEvent() throws {
-        let run = try VQClipBinary.run(["demo", "--output", "/tmp", "--init-image", "/nonexistent/x.png", "--json"])
+        let run = try VQClipBinary.run(["render", "a cat", "--output", "/tmp/vqclip-never.png", "--init-image", "/nonexistent/x.png",
+                                        "--json"] + Self.models)
         #expect(run.status == 2)
         let events = jsonEvents(run.stdout)
         #expect(events.count == 1 && events[0]["event"] as? String == "error")
         #expect((events[0]["message"] as? String)?.hasPrefix("/nonexistent/x.png: cannot open file") == true)
     }
 
-    @Test func demoWritesAPNGWithProvenance() throws {
+    @Test func renderWritesAPNGWithProvenance() throws {
         let dir = ScratchDirectory(); defer { dir.remove() }
         let prompt = "a large red circle on a blue background"
-        let run = try VQClipBinary.run(["demo", "--output", dir.url.path, "--size", "32", "--steps", "5", "--seed", "42",
-                                        "--save-every", "0", "--prompt", prompt])
+        let run = try VQClipBinary.run(["render", prompt, "--size", "32", "--iterations", "5", "--cutn", "2", "--seed", "42"] + Self.models,
+                                       workingDirectory: dir.url)
         #expect(run.status == 0, "\(run.stderr)")
         // Human mode with stderr redirected: the result path on stdout, no bar or escape codes.
-        let result = dir.file("a-large-red-circle-on-a-blue-background-42.png")
-        #expect(run.stdout == result.path + "\n")
+        let contents = try FileManager.default.contentsOfDirectory(atPath: dir.file("outputs").path)
+        #expect(contents.count == 1 && contents[0].hasPrefix("a-large-red-circle-on-a-blue-background-42-"), "\(contents)")
+        let result = dir.file("outputs/" + contents[0])
+        #expect(run.stdout.hasSuffix("outputs/" + contents[0] + "\n"), "\(run.stdout)")
         #expect(!run.stderr.contains("\u{1B}") && !run.stderr.contains("\r"))
-        let contents = try FileManager.default.contentsOfDirectory(atPath: dir.url.path)
-        #expect(contents == [result.lastPathComponent])
         let image = try ImageIO.read(contentsOf: result)
         #expect(image.width == 32 && image.height == 32)
         let text = Dictionary(try ImageIO.readText(contentsOf: result).map { ($0.keyword, $0.text) }, uniquingKeysWith: { a, _ in a })
         let version = try VQClipBinary.run(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(text["prompt"] == prompt)
         #expect(text["seed"] == "42")
-        #expect(text["steps"] == "5")
+        #expect(text["step"] == "5")
         #expect(text["vqclip_version"] == version)
         #expect(text["Software"] == "vqclip \(version)")
-    }
-
-    @Test func demoIsReproducibleForASeed() throws {
-        let a = ScratchDirectory(), b = ScratchDirectory()
-        defer { a.remove(); b.remove() }
-        for dir in [a, b] {
-            let run = try VQClipBinary.run(["demo", "--output", dir.url.path, "--size", "24", "--steps", "4", "--seed", "3", "--save-every", "0"])
-            #expect(run.status == 0)
-        }
-        let name = try FileManager.default.contentsOfDirectory(atPath: a.url.path)[0]
-        #expect(try ImageIO.read(contentsOf: a.file(name)) == ImageIO.read(contentsOf: b.file(name)))
     }
 
     @Test func shapesWritesCaptionedScenes() throws {

@@ -113,7 +113,7 @@ struct RenderCLITests {
         try expectRefused(["a cat", "--vqgan", corrupt.path, "--clip", Self.clip], "\(dir.file("bad.yaml").path): model.params missing")
         try expectRefused(["a cat", "--init-image", dir.file("missing.png").path] + models, "\(dir.file("missing.png").path)")
         try expectRefused(["a cat", "--optimizer", "sgd"] + models, "--optimizer must be one of adam, adamw, adagrad")
-        try expectRefused(["a cat"], "no embedded default model yet: pass --vqgan")
+        try expectRefused(["a cat", "--clip", dir.file("no-clip").path], "\(dir.file("no-clip").path): no such file or folder")
         let unwritable = try VQClipBinary.run(["render", "a cat", "--output", "/proc/vqclip-out.png"] + models)
         expectUserError(unwritable, startingWith: "/proc: cannot write here")
     }
@@ -160,5 +160,31 @@ struct RenderCLITests {
         let text = Dictionary(try ImageIO.readText(contentsOf: png).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })
         #expect(text["command"]?.hasPrefix("vqclip render 'one two three") == true)
         #expect(text["command"]?.contains("--seed 4 --size 32x32 --iterations 2") == true)
+    }
+
+    @Test func theEmbeddedModelsAreTheDefault() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let out = dir.file("embedded.png")
+        let run = try VQClipBinary.run(["render", "a red circle on a blue background", "--seed", "1", "--iterations", "3",
+                                        "--cutn", "4", "--output", out.path, "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let start = jsonEvents(run.stdout).first
+        #expect(start?["vqgan"] as? String == "embedded" && start?["clip"] as? String == "embedded")
+        #expect(start?["width"] as? Int == 64 && start?["height"] as? Int == 64, "the embedded models' native size")
+        let text = Dictionary(try ImageIO.readText(contentsOf: out).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })
+        #expect(text["vqclip_settings"]?.contains("\"initNoise\":\"flat\"") == true)
+        let replayed = try VQClipBinary.run(["render", "--replay", out.path, "--output", dir.file("again.png").path])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        #expect(try Data(contentsOf: dir.file("again.png")) == Data(contentsOf: out))
+
+        // eval render judges what it renders: one caption, a few steps, the summary as JSON.
+        let eval = try VQClipBinary.run(["eval", "render", "--count", "2", "--iterations", "2", "--cutn", "2",
+                                         "--output-dir", dir.file("eval").path, "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let events = jsonEvents(eval.stdout)
+        #expect(events.filter { $0["event"] as? String == "line" }.count == 2)
+        let done = events.last
+        #expect(done?["event"] as? String == "done" && done?["count"] as? Int == 2 && (done?["share"] as? Double).map { (0...1).contains($0) } == true)
     }
 }

@@ -3,31 +3,32 @@
 // the CLIP-scored generation keeps this loop and swaps the loss and the decoder.
 
 import Optimizers
+import Generation
 import Tensors
 
 /// Settings of a target-fitting run.
-public struct FittingConfiguration {
-    public var width: Int
-    public var height: Int
+struct FittingConfiguration {
+    var width: Int
+    var height: Int
     /// Number of Adam updates.
-    public var steps: Int
-    public var learningRate: Float = 0.1
+    var steps: Int
+    var learningRate: Float = 0.1
     /// Cutouts per step, and their side after resizing.
-    public var cutouts: Int = 16
-    public var cutSize: Int = 32
+    var cutouts: Int = 16
+    var cutSize: Int = 32
     /// Exponent on the uniform draw of cutout sizes (> 1 favours small cutouts).
-    public var cutPower: Float = 1
+    var cutPower: Float = 1
     /// Image pixels per latent cell along each axis.
-    public var latentFactor: Int = 4
+    var latentFactor: Int = 4
     /// Emit a snapshot at step 0 and after every `snapshotEvery` updates, the last one included
     /// when it is a multiple (0: never).
-    public var snapshotEvery: Int = 0
+    var snapshotEvery: Int = 0
     /// Seeds the latent initialisation and the cutout positions.
-    public var seed: UInt64
+    var seed: UInt64
     /// An image [1, 3, H, W] in [0, 1] (any size) to start from instead of seeded noise.
-    public var initialImage: Tensor?
+    var initialImage: Tensor?
 
-    public init(width: Int, height: Int, steps: Int, seed: UInt64) {
+    init(width: Int, height: Int, steps: Int, seed: UInt64) {
         self.width = width
         self.height = height
         self.steps = steps
@@ -36,7 +37,7 @@ public struct FittingConfiguration {
 }
 
 /// What the loop reports as it runs.
-public enum FittingEvent {
+enum FittingEvent {
     /// Update `step` of `total` is done; `loss` was measured just before it.
     case progress(step: Int, total: Int, loss: Float)
     /// The image after `step` updates, [1, 3, H, W] in [0, 1].
@@ -44,20 +45,20 @@ public enum FittingEvent {
 }
 
 /// The outcome of a run.
-public struct FittingResult {
+struct FittingResult {
     /// The final image, [1, 3, H, W] in [0, 1].
-    public let image: Tensor
+    let image: Tensor
     /// Loss at the last step.
-    public let finalLoss: Float
+    let finalLoss: Float
     /// Mean squared difference between the final image and the target over the whole frame.
-    public let fullImageError: Float
+    let fullImageError: Float
 }
 
-public enum TargetFitting {
+enum TargetFitting {
     /// Fits a ``LatentImage`` to `target` [1, 3, H, W] with the shared ``OptimizationLoop``.
     /// `onEvent` is called synchronously on the caller's thread; throwing from it stops the run
     /// and rethrows.
-    public static func run(target: Tensor, configuration c: FittingConfiguration,
+    static func run(target: Tensor, configuration c: FittingConfiguration,
                            onEvent: (FittingEvent) throws -> Void) throws -> FittingResult {
         precondition(target.shape == [1, 3, c.height, c.width], "target shape \(target.shape) does not match \(c.width)x\(c.height)")
         precondition(c.steps >= 0 && c.cutouts > 0 && c.cutSize > 0, "bad fitting configuration")

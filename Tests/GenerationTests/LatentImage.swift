@@ -7,17 +7,18 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Generation
 import Tensors
 
-public struct LatentImage {
+struct LatentImage {
     /// The optimised parameter, [1, 3, latentHeight, latentWidth], in logit units.
-    public let latent: Tensor
+    let latent: Tensor
     /// Output size in pixels.
-    public let width: Int, height: Int
+    let width: Int, height: Int
 
     /// A latent grid `factor` times smaller than the image (rounded up), initialised from
     /// N(0, 0.5²) with `seed`: a faint coloured noise around mid-gray.
-    public init(width: Int, height: Int, factor: Int, seed: UInt64) {
+    init(width: Int, height: Int, factor: Int, seed: UInt64) {
         precondition(width > 0 && height > 0 && factor > 0, "bad latent image \(width)x\(height) / \(factor)")
         self.width = width
         self.height = height
@@ -28,7 +29,7 @@ public struct LatentImage {
     /// A latent that starts from `initial` [1, 3, H, W] (any size, values in [0, 1]): the image is
     /// resampled to the latent grid and mapped through the inverse sigmoid, clamped to
     /// [0.01, 0.99] so that saturated pixels stay movable.
-    public init(width: Int, height: Int, factor: Int, initial: Tensor) {
+    init(width: Int, height: Int, factor: Int, initial: Tensor) {
         precondition(initial.rank == 4 && initial.shape[0] == 1 && initial.shape[1] == 3, "initial image must be [1, 3, H, W], got \(initial.shape)")
         self.init(width: width, height: height, factor: factor, seed: 0)
         let (ih, iw) = (initial.shape[2], initial.shape[3])
@@ -47,7 +48,7 @@ public struct LatentImage {
     /// The image [1, 3, height, width] the latent currently encodes. The grid is never larger
     /// than the image, so this is plain half-pixel bilinear upsampling: Tensors' two-tap kernel
     /// gives the same values as `Resampling`'s dense maps without their [height, lh] matmuls.
-    public func decode() -> Tensor {
+    func decode() -> Tensor {
         Tensor.resizeBilinear(latent, height: height, width: width).sigmoid()
     }
 }
