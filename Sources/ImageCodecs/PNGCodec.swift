@@ -2,6 +2,7 @@
 // layer in Swift for the tEXt/iTXt metadata the simplified writer cannot emit.
 
 import CPNG
+import Foundation
 import CZlib
 
 enum PNGCodec {
@@ -15,6 +16,10 @@ enum PNGCodec {
     /// Decodes any PNG (gray, gray+alpha, palette, RGB, RGBA; 1 to 16 bits) to 8-bit RGB.
     /// Alpha is dropped without compositing, as PIL's `convert("RGB")` does.
     static func decode(_ bytes: [UInt8], path: String, maxPixels: Int = ImageIO.maxPixels) throws -> RGBImage {
+        // Every chunk must fit in the file before libpng sizes buffers by their headers.
+        do { _ = try chunks(bytes, path: path) } catch let error as ImageIOError {
+            throw ImageIOError(path: path, problem: "invalid PNG (\(error.problem.replacingOccurrences(of: "truncated PNG (", with: "truncated: "))")
+        }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         return try bytes.withUnsafeBytes { raw -> RGBImage in
@@ -134,21 +139,12 @@ enum PNGCodec {
     /// The tEXt and uncompressed iTXt entries of a PNG stream, in file order. Chunk lengths and
     /// CRCs are checked; compressed text (zTXt, compressed iTXt) is skipped.
     static func readText(_ bytes: [UInt8], path: String) throws -> [(keyword: String, text: String)] {
-        guard bytes.starts(with: signature) else { throw ImageIOError(path: path, problem: "not a PNG file") }
         var entries: [(keyword: String, text: String)] = []
-        var offset = signature.count
-        while true {
-            guard offset + 12 <= bytes.count else { throw ImageIOError(path: path, problem: "truncated PNG (no IEND chunk)") }
-            let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
-            let typeRange = (offset + 4)..<(offset + 8)
-            let type = String(decoding: bytes[typeRange], as: UTF8.self)
-            guard length <= Int(Int32.max), offset + 12 + length <= bytes.count else {
-                throw ImageIOError(path: path, problem: "truncated PNG (\(type) chunk runs past the end)")
-            }
-            let data = Array(bytes[(offset + 8)..<(offset + 8 + length)])
-            let c = offset + 8 + length
-            let stored = UInt32(bytes[c]) << 24 | UInt32(bytes[c + 1]) << 16 | UInt32(bytes[c + 2]) << 8 | UInt32(bytes[c + 3])
-            guard stored == CRC32.checksum(Array(bytes[typeRange]) + data) else {
+        for (type, range) in try chunks(bytes, path: path) {
+            let data = Array(bytes[range])
+            let stored = range.upperBound
+            let crc = UInt32(bytes[stored]) << 24 | UInt32(bytes[stored + 1]) << 16 | UInt32(bytes[stored + 2]) << 8 | UInt32(bytes[stored + 3])
+            guard crc == CRC32.checksum(Array(type.utf8) + data) else {
                 throw ImageIOError(path: path, problem: "corrupt PNG (\(type) chunk fails its CRC)")
             }
             switch type {
@@ -157,12 +153,30 @@ enum PNGCodec {
                 entries.append((latin1(data[..<nul]), latin1(data[(nul + 1)...])))
             case "iTXt":
                 if let entry = try parseITXt(data, path: path) { entries.append(entry) }
-            case "IEND":
-                return entries
             default:
                 break
             }
-            offset = c + 4
+        }
+        return entries
+    }
+
+    /// The chunks up to IEND as (type, data range); each chunk's CRC follows its range. Throws
+    /// when a chunk's declared length runs past the end of the file: libpng would allocate that
+    /// length before finding out (a 534-byte file declaring a 2 GB iTXt chunk took 2 GB).
+    static func chunks(_ bytes: [UInt8], path: String) throws -> [(type: String, range: Range<Int>)] {
+        guard bytes.starts(with: signature) else { throw ImageIOError(path: path, problem: "not a PNG file") }
+        var found: [(type: String, range: Range<Int>)] = []
+        var offset = signature.count
+        while true {
+            guard offset + 12 <= bytes.count else { throw ImageIOError(path: path, problem: "truncated PNG (no IEND chunk)") }
+            let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            guard length <= Int(Int32.max), offset + 12 + length <= bytes.count else {
+                throw ImageIOError(path: path, problem: "truncated PNG (\(type) chunk runs past the end)")
+            }
+            found.append((type, (offset + 8)..<(offset + 8 + length)))
+            if type == "IEND" { return found }
+            offset += 12 + length
         }
     }
 

@@ -79,4 +79,17 @@ struct HostileImageTests {
             #expect(zip(got, rgb).allSatisfy { abs($0 - $1) <= 6 }, "(\(x), \(y)): \(got) vs \(rgb)")
         }
     }
+
+    @Test func aChunkLongerThanTheFileIsRefusedBeforeLibpngAllocatesIt() {
+        // Found by the png fuzz target: a 534-byte file whose iTXt chunk declares 2,046,820,366
+        // bytes made libpng allocate them (2 GB) before noticing the end of the data.
+        var bytes = handmadePNG(width: 2, height: 2, bitDepth: 8, colorType: 2, samples: [UInt8](repeating: 7, count: 12))
+        let chunk: [UInt8] = [0x7A, 0x00, 0x00, 0x0E] + Array("iTXt".utf8) + Array("note".utf8) + [0, 0, 0, 0, 0]
+        bytes.insert(contentsOf: chunk, at: 33)
+        let started = Date()
+        #expect(throws: ImageIOError(path: "i.png", problem: "invalid PNG (truncated: iTXt chunk runs past the end)")) {
+            try PNGCodec.decode(bytes, path: "i.png")
+        }
+        #expect(Date().timeIntervalSince(started) < 0.5)
+    }
 }
