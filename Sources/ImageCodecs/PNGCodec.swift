@@ -144,7 +144,8 @@ enum PNGCodec {
             let data = Array(bytes[range])
             let stored = range.upperBound
             let crc = UInt32(bytes[stored]) << 24 | UInt32(bytes[stored + 1]) << 16 | UInt32(bytes[stored + 2]) << 8 | UInt32(bytes[stored + 3])
-            guard crc == CRC32.checksum(Array(type.utf8) + data) else {
+            // The CRC covers the type's bytes as stored (a type need not be valid UTF-8).
+            guard crc == CRC32.checksum(Array(bytes[(range.lowerBound - 4)..<range.lowerBound]) + data) else {
                 throw ImageIOError(path: path, problem: "corrupt PNG (\(type) chunk fails its CRC)")
             }
             switch type {

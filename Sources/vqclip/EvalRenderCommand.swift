@@ -6,8 +6,6 @@
 import ArgumentParser
 import Foundation
 import Generation
-import ImageCodecs
-import ImageTensors
 import ShapeWorld
 import Tensors
 
@@ -55,7 +53,7 @@ struct EvalRenderCommand: ParsableCommand {
             reporter.context = []
             if outcome.interrupted { throw ExitCode(130) }
 
-            let judged = ShapeJudge.judge(try ImageIO.read(contentsOf: output).tensor())
+            let judged = ShapeJudge.judge(outcome.image)
             let m = caption.mention
             var checks: [(String, Bool)] = []
             if let shape = m.primary.shape { checks.append(("shape", judged?.shape == shape)) }

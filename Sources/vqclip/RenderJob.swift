@@ -71,6 +71,8 @@ struct RenderOutcome {
     let steps: Int
     let loss: Float?
     let interrupted: Bool
+    /// The image written last, [1, 3, H, W] in [0, 1].
+    let image: Tensor
 }
 
 struct RenderJob {
@@ -120,8 +122,11 @@ struct RenderJob {
                                     initImage: initTensor, imagePrompts: imagePrompts)
         if resume, let state { try renderer.restoreState(from: state) }
 
-        func write(_ url: URL, step: Int, loss: Float?) throws {
-            try ImageIO.writePNG(RGBImage(tensor: renderer.currentImage()), to: url, text: loaded.metadata(settings, step: step, loss: loss))
+        @discardableResult
+        func write(_ url: URL, step: Int, loss: Float?) throws -> Tensor {
+            let image = renderer.currentImage()
+            try ImageIO.writePNG(RGBImage(tensor: image), to: url, text: loaded.metadata(settings, step: step, loss: loss))
+            return image
         }
         var startFields: [(String, JSONValue)] = [
             ("prompt", .string(settings.prompt)), ("seed", .string(settings.seed)), ("seed_value", .uint(settings.seedValue)),
@@ -171,16 +176,16 @@ struct RenderJob {
             }
             if Interrupt.requested, step < settings.iterations {
                 if let state { try renderer.saveState(to: state) }
-                try write(output, step: step, loss: report.total)
+                let image = try write(output, step: step, loss: report.total)
                 reporter.saved(path: output.path, kind: "interrupted", step: step)
-                return RenderOutcome(steps: step, loss: lastLoss, interrupted: true)
+                return RenderOutcome(steps: step, loss: lastLoss, interrupted: true, image: image)
             }
         }
-        try write(output, step: renderer.step, loss: lastLoss)
+        let image = try write(output, step: renderer.step, loss: lastLoss)
         // A finished run needs no state: a later --resume of it would do nothing.
         if let state { try? FileManager.default.removeItem(at: state) }
         reporter.saved(path: output.path, kind: "final", step: renderer.step)
-        return RenderOutcome(steps: renderer.step, loss: lastLoss, interrupted: false)
+        return RenderOutcome(steps: renderer.step, loss: lastLoss, interrupted: false, image: image)
     }
 }
 
