@@ -68,15 +68,17 @@ public enum Resampling {
             let source = outputLength > 1 ? Double(o) * Double(length - 1) / Double(outputLength - 1) : 0
             let base = Int(source.rounded(.down))
             let t = source - Double(base)
-            var row = [Double](repeating: 0, count: length)
+            // Four taps (fewer after clamping at the borders): only their rows of `low` count.
+            var taps: [(row: Int, weight: Double)] = []
             for (k, c) in cubicTaps(t).enumerated() {
-                row[min(max(base - 1 + k, 0), length - 1)] += c
+                let i = min(max(base - 1 + k, 0), length - 1)
+                if let same = taps.firstIndex(where: { $0.row == i }) { taps[same].weight += c } else { taps.append((i, c)) }
             }
-            for j in 0..<length {
-                var s = 0.0
-                for i in 0..<length where row[i] != 0 { s += row[i] * low[i * length + j] }
-                w[o * fullLength + offset + j] = Float(s)
+            var sums = [Double](repeating: 0, count: length)
+            for (i, c) in taps where c != 0 {
+                for j in 0..<length { sums[j] += c * low[i * length + j] }
             }
+            for j in 0..<length { w[o * fullLength + offset + j] = Float(sums[j]) }
         }
         return w
     }
