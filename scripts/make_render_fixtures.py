@@ -202,6 +202,16 @@ def make_tiny():
             break
     else:
         raise SystemExit("no z clear of code ties")
+    # As in make_full: scale the last convolution so that the image stays inside (0, 1). Where
+    # pixels saturate, the cutouts' clamp rule is decided by the last bit of resampled flat regions,
+    # so two correct implementations may pass different gradients there. The test applies the same
+    # float32 factor (metadata conv_out_scale) to the checkpoint's weights.
+    with torch.no_grad():
+        z_q = vector_quantize(z0.movedim(1, 3), codebook).movedim(3, 1)
+        peak = vqgan.decoder(vqgan.post_quant_conv(z_q)).abs().max()
+        scale = torch.tensor(0.9 / peak.item(), dtype=torch.float32)
+        vqgan.decoder.conv_out.weight.mul_(scale)
+        vqgan.decoder.conv_out.bias.mul_(scale)
     cut_size = clip_model.visual.input_resolution
     # Shrunk, same-size and enlarged windows, touching every border.
     windows = [(0, 0, 48), (8, 10, 32), (20, 40, 24), (5, 16, 40), (30, 0, 18)]
@@ -233,6 +243,7 @@ def make_tiny():
         "weights": torch.tensor(weights), "stops": torch.tensor([-1e30 if math.isinf(s) else s for s in stops]),
         "loss": loss.reshape(1), "parts": parts, "grad_z": grad, "z1": z1, "image": out, "cutouts": cutouts,
     }, metadata={"init_weight": str(init_weight), "height": str(height), "width": str(width),
+                 "conv_out_scale": repr(scale.item()),
                  "optimizer": "Adam lr 0.1", "source": "scripts/make_render_fixtures.py"})
     print("loss", loss.item(), "parts", parts.tolist(), "|grad|", grad.norm().item(),
           "|dz|", (z1 - z0).abs().max().item())
