@@ -1,4 +1,5 @@
 // 2-D convolution (PyTorch's F.conv2d with groups = 1) as im2col + sgemm, and its backward pass.
+// Frozen 3x3 stride-1 pad-1 kernels over enough channels go to Winograd.swift instead.
 //
 // The column matrix of a whole 256x256x128 3x3 input would take 300 MB, so columns are built one
 // tile at a time: a band of output rows of one image, or several whole images when they are small
@@ -183,7 +184,7 @@ private func outputGradient(_ dy: UnsafePointer<Float>, _ buffer: UnsafeMutableP
 
 /// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
 /// fewer tiles instead of holding the others up.
-private final class TileQueue: @unchecked Sendable {
+final class TileQueue: @unchecked Sendable {
     private let lock = Lock()
     private var next = 0
     private let count: Int
@@ -202,7 +203,7 @@ private final class TileQueue: @unchecked Sendable {
 
 /// Runs `body(slot, queue)` on every worker slot concurrently, with single-threaded BLAS; each
 /// worker claims tiles from `queue` until none are left.
-private func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQueue) -> Void) {
+func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQueue) -> Void) {
     let parts = min(Parallel.maxThreads, max(tiles, 1))
     let queue = TileQueue(count: tiles)
     withSingleThreadedBLAS {
@@ -342,6 +343,14 @@ private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafeP
     }
 }
 
+/// How ``Tensor/conv2d(_:weight:bias:stride:padding:algorithm:)`` computes.
+public enum ConvolutionAlgorithm: Sendable {
+    /// Winograd where it pays (frozen 3x3 stride-1 pad-1 kernels), im2col + GEMM elsewhere.
+    case automatic
+    /// Always im2col + GEMM.
+    case direct
+}
+
 extension Tensor {
     /// 2-D cross-correlation as `torch.nn.functional.conv2d` (groups = 1): x [N, Cin, H, W],
     /// weight [Cout, Cin, kh, kw], optional bias [Cout], the same `stride` on both axes and
@@ -349,12 +358,19 @@ extension Tensor {
     ///
     /// Backward forms the input gradient when x needs it; weight and bias gradients are computed
     /// only when those tensors require gradients, so frozen layers cost one convolution-sized GEMM.
-    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: ConvGeometry.defaultColumnBudget)
+    /// With `algorithm` `.automatic`, frozen 3x3 stride-1 pad-1 kernels over enough channels and
+    /// pixels use Winograd F(4x4, 3x3) (a quarter of the multiplies; a few times the direct
+    /// convolution's rounding error, around 1e-6 relative); `.direct` always uses im2col + GEMM.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
+                              algorithm: ConvolutionAlgorithm = .automatic) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, columnBudget: ConvGeometry.defaultColumnBudget,
+               winograd: algorithm == .automatic)
     }
 
-    /// ``conv2d(_:weight:bias:stride:padding:)`` with an explicit column-tile budget in floats.
-    static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int) -> Tensor {
+    /// ``conv2d(_:weight:bias:stride:padding:)`` with an explicit column-tile budget in floats, and
+    /// with Winograd allowed for frozen 3x3 kernels or not (tests compare the two).
+    static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, columnBudget: Int,
+                       winograd allowWinograd: Bool = false) -> Tensor {
         precondition(x.rank == 4 && weight.rank == 4, "conv2d needs x [N,C,H,W] and weight [O,C,kh,kw], got \(x.shape), \(weight.shape)")
         precondition(x.shape[1] == weight.shape[1], "conv2d: input has \(x.shape[1]) channels, weight expects \(weight.shape[1])")
         precondition(stride >= 1 && padding >= 0, "conv2d: stride \(stride) / padding \(padding) out of range")
@@ -368,13 +384,27 @@ extension Tensor {
                              ho: (h + 2 * padding - kh) / stride + 1, wo: (w + 2 * padding - kw) / stride + 1,
                              columnBudget: columnBudget)
         let outShape = [g.n, cout, g.ho, g.wo]
+        // Frozen 3x3 stride-1 pad-1 kernels (render-time decoding) go through Winograd F(4x4, 3x3),
+        // forward and input gradient alike.
+        let winogradShape = allowWinograd && kh == 3 && kw == 3 && stride == 1 && padding == 1 && !weight.requiresGrad
+        let forwardWinograd = WinogradGeometry(n: g.n, cin: g.cin, cout: cout, h: h, w: w)
+        let backwardWinograd = WinogradGeometry(n: g.n, cin: cout, cout: g.cin, h: h, w: w)
+        let winogradForward = winogradShape && forwardWinograd.isWorthwhile ? forwardWinograd : nil
+        let winogradBackward = winogradShape && backwardWinograd.isWorthwhile ? backwardWinograd : nil
         let P = g.planeOut
 
         var out = uninitializedFloats(product(outShape))
         x.data.withUnsafeBufferPointer { px in
             weight.data.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    convolve(px.baseAddress!, pw.baseAddress!, po.baseAddress!, g, accumulate: false)
+                    if let wg = winogradForward {
+                        WinogradWeightCache.shared.weights(for: weight).withUnsafeBufferPointer {
+                            winogradConvolve(px.baseAddress!, $0.baseAddress!, po.baseAddress!, wg, inputGradient: false,
+                                             accumulate: false)
+                        }
+                    } else {
+                        convolve(px.baseAddress!, pw.baseAddress!, po.baseAddress!, g, accumulate: false)
+                    }
                     if let bias { addChannelBias(po.baseAddress!, bias.data, images: g.n, channels: cout, plane: P) }
                 }
             }
@@ -396,7 +426,11 @@ extension Tensor {
             }
             if x.requiresGrad {
                 x.accumulateGrad(overwritingFresh: { dx, fresh in
-                    if stride == 1 && kh == kw && padding < kh {
+                    if let wg = winogradBackward {
+                        WinogradWeightCache.shared.weights(for: weight).withUnsafeBufferPointer {
+                            winogradConvolve(G, $0.baseAddress!, dx.baseAddress!, wg, inputGradient: true, accumulate: !fresh)
+                        }
+                    } else if stride == 1 && kh == kw && padding < kh {
                         inputGradientByConvolution(G, weight.data, dx.baseAddress!, g, accumulate: !fresh)
                     } else {
                         if fresh { dx.update(repeating: 0) }

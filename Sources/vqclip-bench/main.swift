@@ -43,6 +43,9 @@ if CommandLine.arguments.dropFirst().first == "step" {
 
 // `vqclip-bench vqgan`: only the GroupNorm+SiLU rows and the decoder timings, a quicker loop.
 if CommandLine.arguments.dropFirst().first == "vqgan" {
+    for r in conv3x3Benchmarks() {
+        print(r.name, String(format: "direct %.1f ms, winograd %.1f ms (%.2fx)", r.direct * 1000, r.winograd * 1000, r.direct / r.winograd))
+    }
     for r in groupNormBenchmarks(repeats: 3) { print(r.name, r.seconds * 1000, "ms") }
     for r in vqganBenchmarks() { print(r.name, r.seconds, "s") }
     exit(0)
