@@ -63,4 +63,12 @@ public struct Conv2d {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
     }
+
+    /// The same, for an x that nothing else reads: with frozen weights its backward pass does not
+    /// need x's values, so they are released (``Tensor/discardValues()``) once the output exists.
+    public func callAsFunction(consuming x: Tensor) -> Tensor {
+        let y = self(x)
+        if !weight.requiresGrad && !x.isLeaf { x.discardValues() }
+        return y
+    }
 }

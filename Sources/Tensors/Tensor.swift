@@ -17,8 +17,11 @@ private let allocatorTuned: Void = vqclip_keep_large_allocations()
 public final class Tensor {
     /// Extent of each dimension, outermost first.
     public let shape: [Int]
-    /// The elements in row-major order; `data.count == shape.product`.
+    /// The elements in row-major order; `data.count == shape.product` (empty once
+    /// ``discardValues()`` released them).
     public var data: [Float]
+    /// Number of elements.
+    public let count: Int
     /// Whether backward computes a gradient for this tensor.
     public let requiresGrad: Bool
     /// Accumulated gradient, same layout as `data`. Filled by ``backward(seed:)`` for leaves that
@@ -38,6 +41,7 @@ public final class Tensor {
                      "data has \(data.count) elements but shape \(shape) needs \(shape.reduce(1, *))")
         self.shape = shape
         self.data = data
+        self.count = data.count
         self.requiresGrad = requiresGrad
         self.parents = []
     }
@@ -49,6 +53,7 @@ public final class Tensor {
         _ = allocatorTuned
         self.shape = shape
         self.data = data
+        self.count = data.count
         let tracked = Autograd.isEnabled ? parents.filter { $0.requiresGrad } : []
         self.requiresGrad = !tracked.isEmpty
         self.parents = tracked
@@ -66,8 +71,6 @@ public final class Tensor {
         self.init(shape: [], data: [scalar], requiresGrad: requiresGrad)
     }
 
-    /// Number of elements.
-    public var count: Int { data.count }
     /// Number of dimensions.
     public var rank: Int { shape.count }
     /// True when this tensor was created by the user rather than by an op.
@@ -86,6 +89,16 @@ public final class Tensor {
 
     /// Drops the accumulated gradient (use between optimizer steps).
     public func zeroGrad() { gradData = nil }
+
+    /// Releases the values of an op result that nothing will read again, keeping its place in the
+    /// graph: for a temporary whose consumers' backward passes do not read it (a convolution with
+    /// frozen weights, a sum) and that the caller drops. Between a network's layers this frees most
+    /// of the activation memory a backward pass would otherwise hold. Reading the values
+    /// afterwards is a programming error.
+    public func discardValues() {
+        precondition(!isLeaf, "discardValues is for op results, not for leaves")
+        data = []
+    }
 
     /// A copy that shares no graph history: a constant with the same values.
     public func detached() -> Tensor { Tensor(shape: shape, data: data) }

@@ -54,9 +54,14 @@ public struct ResnetBlock {
 
     /// x [N, in, H, W] → [N, out, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(norm1.withSiLU(x))
-        h = conv2(norm2.withSiLU(h))
-        return (ninShortcut?(x) ?? x) + h
+        // The activations feed only frozen-weight convolutions and the sum, whose backward passes
+        // do not read them: they are released as soon as they are used (conv1's output stays,
+        // norm2's backward needs it).
+        let h = conv1(consuming: norm1.withSiLU(x))
+        let residual = conv2(consuming: norm2.withSiLU(h))
+        let out = (ninShortcut?(x) ?? x) + residual
+        if !conv2.weight.requiresGrad && !residual.isLeaf { residual.discardValues() }
+        return out
     }
 }
 
@@ -109,7 +114,7 @@ public struct Upsample {
     }
 
     /// x [N, C, H, W] → [N, C, 2H, 2W].
-    public func callAsFunction(_ x: Tensor) -> Tensor { conv(Tensor.upsampleNearest2x(x)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { conv(consuming: Tensor.upsampleNearest2x(x)) }
 }
 
 /// taming's downsampling: zero-pad one column on the right and one row at the bottom, then a 3×3

@@ -64,7 +64,7 @@ public struct Decoder {
     }
 
     /// z [N, z_channels, h, w] → [N, out_ch, h·f, w·f].
-    public func callAsFunction(_ z: Tensor) -> Tensor { convOut(features(z)) }
+    public func callAsFunction(_ z: Tensor) -> Tensor { convOut(consuming: features(z)) }
 
     /// Everything before `conv_out`: the normalised, activated features [N, C, h·f, w·f] that the
     /// last layer maps to pixels. Training needs them to measure gradients at `conv_out.weight`.
