@@ -17,19 +17,22 @@ mkdir -p "$OUT"
 # A snapshot of the Checkpoints sources minus the YAML reader (it needs Yams, which the
 # fuzzer does not exercise), so that editing the tree while a campaign runs is harmless.
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
-cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
+cp Sources/Checkpoints/*.swift Sources/FilePaths/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
 rm "$OUT/src/YAML.swift"
+sed -i '/^import FilePaths$/d' "$OUT"/src/*.swift
 SOURCES=$(ls "$OUT"/src/*.swift)
 
 # The image decoders: ImageCodecs' Swift sources, the C libraries through their module maps, and
 # the JPEG shim compiled with the fuzzer's instrumentation. The prompt syntax stands alone.
 rm -rf "$OUT/img" && mkdir -p "$OUT/img/CJPEG"
-cp Sources/ImageCodecs/*.swift Fuzz/InputsFuzz.swift "$OUT/img/"
+cp Sources/ImageCodecs/*.swift Sources/FilePaths/*.swift Fuzz/InputsFuzz.swift "$OUT/img/"
 cp Sources/CJPEG/include/jpeg_shim.h "$OUT/img/CJPEG/"
 printf 'module CJPEG {\n    header "jpeg_shim.h"\n    link "jpeg"\n    export *\n}\n' > "$OUT/img/CJPEG/module.modulemap"
 IMAGE_FLAGS="-I Sources/CPNG -I Sources/CZlib -I Sources/CGIF -I $OUT/img/CJPEG -I /usr/include/libpng16"
 rm -rf "$OUT/prompt-src" && mkdir -p "$OUT/prompt-src"
 cp Sources/Generation/Prompts.swift Fuzz/InputsFuzz.swift "$OUT/prompt-src/"
+# Each snapshot is one module: the FilePaths sources are in it rather than imported.
+sed -i '/^import FilePaths$/d' "$OUT"/img/*.swift
 
 seed() {
     corpus=$OUT/corpus-$1

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import EmbeddedModels
+import FilePaths
 import Foundation
 import Generation
 import ImageCodecs
@@ -89,13 +90,13 @@ struct RenderJob {
     func run(reporter: Reporter) throws -> RenderOutcome {
         let models = loaded.models
         // Inputs are read and outputs checked before any step is taken.
-        let initTensor = try settings.initImage.map { try ImageIO.read(contentsOf: URL(fileURLWithPath: $0)).tensor() }
+        let initTensor = try settings.initImage.map { try ImageIO.read(contentsOf: Files.url($0)).tensor() }
         let imagePrompts = try settings.imagePrompts.map { spec -> (label: String, image: Tensor, weight: Float, stop: Float) in
             let p = try PromptSyntax.parseOne(spec)
-            return (p.text, try ImageIO.read(contentsOf: URL(fileURLWithPath: p.text)).tensor(), p.weight, p.stop)
+            return (p.text, try ImageIO.read(contentsOf: Files.url(p.text)).tensor(), p.weight, p.stop)
         }
         try Outputs.checkWritable(file: output)
-        let framesURL = progress.frames.map { URL(fileURLWithPath: $0) }
+        let framesURL = progress.frames.map { Files.url($0) }
         if let framesURL { try Outputs.checkWritable(file: framesURL.appendingPathComponent("step-0000.png")) }
         if let state { try Outputs.checkWritable(file: state) }
 
@@ -183,7 +184,7 @@ struct RenderJob {
         }
         let image = try write(output, step: renderer.step, loss: lastLoss)
         // A finished run needs no state: a later --resume of it would do nothing.
-        if let state { try? FileManager.default.removeItem(at: state) }
+        if let state { Files.remove(state.path) }
         reporter.saved(path: output.path, kind: "final", step: renderer.step)
         return RenderOutcome(steps: renderer.step, loss: lastLoss, interrupted: false, image: image)
     }

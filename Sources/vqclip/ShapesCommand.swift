@@ -2,6 +2,7 @@
 // the scene a prompt describes or a seeded batch of random scenes with their captions.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import ImageCodecs
 import ImageTensors
@@ -43,7 +44,7 @@ struct ShapesCommand: ParsableCommand {
     }
 
     func run() throws {
-        let directory = URL(fileURLWithPath: output)
+        let directory = Files.url(output)
         let reporter = Reporter(command: "shapes", json: reporting.json)
         defer { reporter.endBar() }
         try Outputs.prepareDirectory(directory)

@@ -28,9 +28,11 @@ enum VQClipBinary {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
     }()
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], workingDirectory: URL? = nil) throws -> Run {
+    /// Runs the binary (or `program`, e.g. a shell that runs it) with `arguments`.
+    static func run(_ arguments: [String], environment: [String: String] = [:], workingDirectory: URL? = nil,
+                    program: URL = url) throws -> Run {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = program
         process.arguments = arguments
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
