@@ -51,8 +51,10 @@ struct ShapesCommand: ParsableCommand {
 
         var jobs: [(Scene, URL)] = []
         var templates: [String] = []
+        var ignored: [IgnoredPart] = []
         if let prompt {
             let parsed = try CaptionParser.parse(prompt)
+            ignored = parsed.ignored
             jobs = [(Scene(spec: parsed.spec), Outputs.resultURL(in: directory, prompt: prompt, seed: seed))]
         } else {
             let generator = ShapeWorldGenerator(seed: seed, absolutePositions: true)
@@ -66,6 +68,11 @@ struct ShapesCommand: ParsableCommand {
         reporter.start(promptField + [("seed", .uint(seed)), ("count", .int(jobs.count)), ("size", .int(size)),
                                       ("output", .string(directory.path))],
                        summary: "rendering \(jobs.count) scene\(jobs.count == 1 ? "" : "s") at \(size)x\(size) into \(directory.path)")
+        // Every word or object of the prompt that the scene leaves out is named.
+        for part in ignored {
+            reporter.note("ignored", [("text", .string(part.text)), ("reason", .string(part.reason))],
+                          text: "ignored \(part) in the prompt; the scene is \"\(jobs[0].0.caption)\"")
+        }
         for (k, (scene, url)) in jobs.enumerated() {
             let image = RGBImage(tensor: ShapeRasterizer.render(scene, width: size, height: size))
             let template: [(String, String)] = k < templates.count ? [("template_caption", templates[k])] : []
