@@ -6,6 +6,12 @@
 // the bytes that `string(decoding:)` was given. Valid UTF-8 outside that range, which is every
 // name anyone types, is unchanged.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The reversible String form of byte-string paths (and of any text that may hold paths).
 public enum PathBytes {
     /// The first scalar of the escape range: byte `b` is written as U+10FF00 + b.
@@ -81,6 +87,22 @@ public enum PathBytes {
         (1..<Int(CommandLine.argc)).compactMap { CommandLine.unsafeArgv[$0].map { string(cString: $0) } }
     }
 
+    /// The process's environment in String form: a variable holding a path (VQCLIP_MODELS, HOME)
+    /// keeps bytes that are not UTF-8, which ProcessInfo would replace.
+    public static func environment() -> [String: String] {
+        var variables: [String: String] = [:]
+        guard var entry = Optional(environ) else { return variables }
+        while let pointer = entry.pointee {
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer)))
+            if let equals = bytes.firstIndex(of: UInt8(ascii: "=")) {
+                let name = string(decoding: bytes[..<equals])
+                if variables[name] == nil { variables[name] = string(decoding: bytes[(equals + 1)...]) }
+            }
+            entry += 1
+        }
+        return variables
+    }
+
     static func isEscape(_ scalar: Unicode.Scalar) -> Bool { scalar.value >= escapeBase }
 
     /// The scalar encoded by well-formed UTF-8 at `i` (shortest form, no surrogates, at most
@@ -106,9 +128,3 @@ public enum PathBytes {
         return (scalar, length)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

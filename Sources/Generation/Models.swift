@@ -34,7 +34,7 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
 
 public enum ModelLocator {
     /// The folder searched for models named without a path: `VQCLIP_MODELS`, or ~/.cache/vqclip.
-    public static func modelsFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+    public static func modelsFolder(environment: [String: String] = PathBytes.environment()) -> URL {
         if let folder = environment["VQCLIP_MODELS"], !folder.isEmpty { return Files.url(folder) }
         let home = environment["HOME"].map { Files.url($0) } ?? FileManager.default.homeDirectoryForCurrentUser
         return home.appendingPathComponent(".cache/vqclip")

@@ -97,7 +97,7 @@ enum Animation {
     }
 
     static func ffmpegAvailable() -> Bool {
-        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").contains {
+        (PathBytes.environment()["PATH"] ?? "/usr/bin:/bin").split(separator: ":").contains {
             Files.isExecutableFile("\($0)/ffmpeg")
         }
     }

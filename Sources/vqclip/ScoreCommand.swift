@@ -59,7 +59,8 @@ struct ScoreCommand: ParsableCommand {
             batch += CLIPPreprocess.imageTensor(width: image.width, height: image.height, rgb: image.pixels, size: size).data
         }
         let tensor = Tensor(shape: [images.count, 3, size, size], data: batch)
-        let scores = try clip.score(images: tensor, prompts: text, tokenizer: tokenizer, truncate: truncate)
+        // Texts, unlike paths, have no use for bytes that are not UTF-8: replaced as a decoder does.
+        let scores = try clip.score(images: tensor, prompts: text.map(PathBytes.repaired), tokenizer: tokenizer, truncate: truncate)
 
         if json {
             printJSON(scores)

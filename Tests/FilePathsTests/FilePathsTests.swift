@@ -41,6 +41,15 @@ struct PathBytesTests {
         }
     }
 
+    @Test func environmentValuesKeepTheirBytes() {
+        let value: [CChar] = [0x2F, 0x74, CChar(bitPattern: 0xFF), 0x3D, 0x78, 0]   // "/t\xFF=x"
+        #expect(setenv("FILEPATHS_TEST_VALUE", value, 1) == 0)
+        defer { unsetenv("FILEPATHS_TEST_VALUE") }
+        let read = PathBytes.environment()["FILEPATHS_TEST_VALUE"]
+        #expect(read.map(PathBytes.bytes(of:)) == [0x2F, 0x74, 0xFF, 0x3D, 0x78])
+        #expect(PathBytes.environment()["PATH"] == ProcessInfo.processInfo.environment["PATH"])
+    }
+
     @Test func displayAndRepair() {
         let string = PathBytes.string(decoding: Array("a".utf8) + [0xFF, 0x0A] + Array("é".utf8) + [0xC3])
         #expect(PathBytes.display(string) == "a\\xFF\né\\xC3")
