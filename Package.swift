@@ -9,6 +9,7 @@ let package = Package(
     name: "vqclip",
     platforms: [.macOS(.v13)],
     products: [
+        .library(name: "FilePaths", targets: ["FilePaths"]),
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ImageCodecs", targets: ["ImageCodecs"]),
         .library(name: "ImageTensors", targets: ["ImageTensors"]),
@@ -35,10 +36,13 @@ let package = Package(
         .target(name: "CAllocator"),
 
         // MARK: Libraries
+        /// Paths as bytes: a reversible String form for names that are not UTF-8, and the file
+        /// operations that hand the exact bytes to the system.
+        .target(name: "FilePaths"),
         /// Dense Float32 tensors, reverse-mode autodiff and the differentiable ops.
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
-        .target(name: "ImageCodecs", dependencies: ["CPNG", "CJPEG", "CZlib", "CGIF"], swiftSettings: optimizeAlways),
+        .target(name: "ImageCodecs", dependencies: ["FilePaths", "CPNG", "CJPEG", "CZlib", "CGIF"], swiftSettings: optimizeAlways),
         /// Where images meet tensors: RGBImage ↔ [1, 3, H, W] Float tensors.
         .target(name: "ImageTensors", dependencies: ["ImageCodecs", "Tensors"], swiftSettings: optimizeAlways),
         /// The procedural world of captioned shapes: seeded scenes, captions, a prompt parser, a rasterizer.
@@ -47,20 +51,20 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Tensors"], swiftSettings: optimizeAlways),
         /// The optimisation loop around an image parameterisation, cutouts and views, prompt losses,
         /// and VQGAN+CLIP rendering.
-        .target(name: "Generation", dependencies: ["Tensors", "Optimizers", "Checkpoints", "ImageCodecs", "ImageTensors",
+        .target(name: "Generation", dependencies: ["FilePaths", "Tensors", "Optimizers", "Checkpoints", "ImageCodecs", "ImageTensors",
                                                    "VQGAN", "CLIP"],
                 swiftSettings: optimizeAlways),
         /// Trainers for the embedded models and what they share (resumable checkpoints).
-        .target(name: "Training", dependencies: ["Tensors", "Optimizers", "Checkpoints", "Layers", "ShapeWorld",
+        .target(name: "Training", dependencies: ["FilePaths", "Tensors", "Optimizers", "Checkpoints", "Layers", "ShapeWorld",
                                                  "ImageCodecs", "ImageTensors", "VQGAN", "CLIP"],
                 swiftSettings: optimizeAlways),
         /// File formats: PyTorch zip/legacy/TorchScript checkpoints, safetensors, YAML configs.
-        .target(name: "Checkpoints", dependencies: [.product(name: "Yams", package: "Yams")],
+        .target(name: "Checkpoints", dependencies: ["FilePaths", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimizeAlways),
         /// OpenAI CLIP: tokenizer, vision and text transformers, checkpoint loading, preprocessing.
         /// Strict weight loading by checkpoint key and the layers built from it (Linear, LayerNorm, Conv2d).
         .target(name: "Layers", dependencies: ["Tensors", "Checkpoints"], swiftSettings: optimizeAlways),
-        .target(name: "CLIP", dependencies: ["Tensors", "Checkpoints", "Layers", "CZlib"],
+        .target(name: "CLIP", dependencies: ["FilePaths", "Tensors", "Checkpoints", "Layers", "CZlib"],
                 resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz"), .copy("Resources/html5-entities.txt"),
                             .copy("Resources/LICENSE-CLIP-vocab")],
                 swiftSettings: optimizeAlways),
@@ -70,11 +74,11 @@ let package = Package(
                 resources: [.copy("vqgan"), .copy("clip")]),
 
         /// taming-transformers VQGAN: encoder, quantizer, decoder, patch discriminator.
-        .target(name: "VQGAN", dependencies: ["Tensors", "Checkpoints", "Layers"], swiftSettings: optimizeAlways),
+        .target(name: "VQGAN", dependencies: ["FilePaths", "Tensors", "Checkpoints", "Layers"], swiftSettings: optimizeAlways),
 
         // MARK: Executables
         .executableTarget(name: "vqclip", dependencies: [
-            "Tensors", "ImageCodecs", "ImageTensors", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP", "Training",
+            "FilePaths", "Tensors", "ImageCodecs", "ImageTensors", "Checkpoints", "ShapeWorld", "Generation", "VQGAN", "CLIP", "Training",
             "EmbeddedModels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -85,6 +89,7 @@ let package = Package(
         /// Shared comparisons (assertClose, the parity error) and builders for every test target.
         .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoints"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["TestSupport", "Tensors"], swiftSettings: optimizeAlways),
+        .testTarget(name: "FilePathsTests", dependencies: ["FilePaths"]),
         .testTarget(name: "ImageCodecsTests", dependencies: ["ImageCodecs", "CJPEG", "CGIF", "CZlib"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageTensorsTests", dependencies: ["ImageTensors", "ImageCodecs", "Tensors"]),
         .testTarget(name: "ShapeWorldTests", dependencies: ["ShapeWorld", "ImageCodecs", "ImageTensors", "Tensors"]),
@@ -100,6 +105,6 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["TestSupport", "CLIP", "Layers", "Tensors", "Checkpoints"], resources: [.copy("Fixtures")],
                     swiftSettings: optimizeAlways),
         // Runs the built `vqclip` binary; depending on the executable makes SwiftPM build it first.
-        .testTarget(name: "CLITests", dependencies: ["vqclip", "ImageCodecs", "CLIP", "Tensors"]),
+        .testTarget(name: "CLITests", dependencies: ["vqclip", "FilePaths", "ImageCodecs", "CLIP", "Tensors"]),
     ]
 )

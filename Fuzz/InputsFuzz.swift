@@ -4,6 +4,8 @@
 //                    limit and the size plausibility checks that stop decompression bombs)
 //   -D FUZZ_JPEG     JPEG decoding (scaled decoding, CMYK) through the CJPEG shim
 //   -D FUZZ_PROMPT   the render prompt syntax (`|`, `^`, `:weight:stop`)
+//   -D FUZZ_BATCHLINE a batch prompt file: bytes to lines (paths kept as bytes), each line split
+//                    into prompt and option words, the prompt parsed
 // Not part of the Swift package: never built by `swift build` / `swift test`.
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -18,6 +20,8 @@ public func inputsFuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let image = try? JPEGCodec.decode(bytes, path: "fuzz", maxPixels: 4_000_000) {
         precondition(image.pixels.count == image.width * image.height * 3 && image.width * image.height <= 4_000_000)
     }
+    #elseif FUZZ_BATCHLINE
+    fuzzBatchFile(bytes)
     #else
     let text = String(decoding: bytes, as: UTF8.self)
     if let sets = try? PromptSyntax.parse(text) {
@@ -27,3 +31,49 @@ public func inputsFuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     #endif
     return 0
 }
+
+#if FUZZ_BATCHLINE
+/// Invariants of the batch file syntax: the String form of the bytes gives the bytes back; lines
+/// are trimmed, non-empty and not comments; a split line's words, written back with quotes,
+/// split to the same prompt and words.
+func fuzzBatchFile(_ bytes: [UInt8]) {
+    precondition(PathBytes.bytes(of: PathBytes.string(decoding: bytes)) == bytes)
+    var previous = 0
+    for line in BatchLineSyntax.promptLines(bytes) {
+        precondition(line.number > previous && !line.text.isEmpty && line.text.unicodeScalars.first != "#")
+        precondition(same(BatchLineSyntax.trimmed(line.text), line.text))
+        previous = line.number
+        guard let (prompt, words) = try? BatchLineSyntax.split(line.text) else { continue }
+        precondition(same(BatchLineSyntax.trimmed(prompt), prompt))
+        guard let first = words.first else {
+            precondition(same(prompt, line.text))
+            continue
+        }
+        let firstScalars = Array(first.unicodeScalars)
+        precondition(firstScalars.count >= 2 && firstScalars[0] == "-" && firstScalars[1] == "-")
+        var rest = String.UnicodeScalarView()
+        rest.append(contentsOf: firstScalars.dropFirst(2))
+        let quoted = ["--" + quote(String(rest))] + words.dropFirst().map(quote)
+        let again = try! BatchLineSyntax.split(prompt + " " + quoted.joined(separator: " "))
+        precondition(same(again.prompt, prompt) && again.options.count == words.count
+                     && zip(again.options, words).allSatisfy(same))
+        if let sets = try? PromptSyntax.parse(prompt) {
+            precondition(!sets.isEmpty && sets.allSatisfy { !$0.isEmpty })
+        }
+    }
+}
+
+/// Scalar-for-scalar equality (String's == would accept canonically equivalent text).
+func same(_ a: String, _ b: String) -> Bool { a.unicodeScalars.elementsEqual(b.unicodeScalars) }
+
+/// `word` in single quotes, each quote written as '\'' (shell style).
+func quote(_ word: String) -> String {
+    var out = String.UnicodeScalarView()
+    out.append("'")
+    for scalar in word.unicodeScalars {
+        if scalar == "'" { out.append(contentsOf: "'\\''".unicodeScalars) } else { out.append(scalar) }
+    }
+    out.append("'")
+    return String(out)
+}
+#endif

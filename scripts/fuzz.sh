@@ -1,14 +1,15 @@
 #!/bin/sh
 # Fuzzes the readers of untrusted input with libFuzzer + AddressSanitizer (not part of `swift test`/CI).
 #   [MAX_LEN=bytes] scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGETS...]
-#   targets: pickle safetensors checkpoint (checkpoint readers), png jpeg (image decoders), prompt (prompt syntax)
+#   targets: pickle safetensors checkpoint (checkpoint readers), png jpeg (image decoders), prompt (prompt syntax),
+#            batchline (batch prompt files: lines, option words, paths as bytes)
 # Seeds come from Tests/CheckpointsTests/Fixtures (data.pkl of each zip, whole small files);
 # corpora and crash reproducers are kept in .build/fuzz/. Prints executions and crashes per target.
 set -eu
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-120}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-pickle safetensors checkpoint png jpeg prompt}
+TARGETS=${*:-pickle safetensors checkpoint png jpeg prompt batchline}
 SWIFTC=${SWIFTC:-swiftc}
 OUT=.build/fuzz
 FIX=Tests/CheckpointsTests/Fixtures
@@ -17,19 +18,25 @@ mkdir -p "$OUT"
 # A snapshot of the Checkpoints sources minus the YAML reader (it needs Yams, which the
 # fuzzer does not exercise), so that editing the tree while a campaign runs is harmless.
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
-cp Sources/Checkpoints/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
+cp Sources/Checkpoints/*.swift Sources/FilePaths/*.swift Fuzz/CheckpointsFuzz.swift "$OUT/src/"
 rm "$OUT/src/YAML.swift"
+sed -i '/^import FilePaths$/d' "$OUT"/src/*.swift
 SOURCES=$(ls "$OUT"/src/*.swift)
 
 # The image decoders: ImageCodecs' Swift sources, the C libraries through their module maps, and
 # the JPEG shim compiled with the fuzzer's instrumentation. The prompt syntax stands alone.
 rm -rf "$OUT/img" && mkdir -p "$OUT/img/CJPEG"
-cp Sources/ImageCodecs/*.swift Fuzz/InputsFuzz.swift "$OUT/img/"
+cp Sources/ImageCodecs/*.swift Sources/FilePaths/*.swift Fuzz/InputsFuzz.swift "$OUT/img/"
 cp Sources/CJPEG/include/jpeg_shim.h "$OUT/img/CJPEG/"
 printf 'module CJPEG {\n    header "jpeg_shim.h"\n    link "jpeg"\n    export *\n}\n' > "$OUT/img/CJPEG/module.modulemap"
 IMAGE_FLAGS="-I Sources/CPNG -I Sources/CZlib -I Sources/CGIF -I $OUT/img/CJPEG -I /usr/include/libpng16"
 rm -rf "$OUT/prompt-src" && mkdir -p "$OUT/prompt-src"
 cp Sources/Generation/Prompts.swift Fuzz/InputsFuzz.swift "$OUT/prompt-src/"
+rm -rf "$OUT/batchline-src" && mkdir -p "$OUT/batchline-src"
+cp Sources/vqclip/BatchLineSyntax.swift Sources/FilePaths/PathBytes.swift Sources/Generation/Prompts.swift Fuzz/InputsFuzz.swift \
+    "$OUT/batchline-src/"
+# Each snapshot is one module: the FilePaths sources are in it rather than imported.
+sed -i '/^import FilePaths$/d' "$OUT"/img/*.swift "$OUT"/batchline-src/*.swift
 
 seed() {
     corpus=$OUT/corpus-$1
@@ -54,6 +61,11 @@ seed() {
         printf 'a red circle:2 | blurry:-1 | a cat:1:0.5 ^ a dog' > "$corpus/story"
         printf 'http://example:80 | note: x:1e3:-inf' > "$corpus/colons"
         printf ' | ^ | :1' > "$corpus/empty" ;;
+    batchline)
+        cp prompts/*.txt "$corpus/" 2>/dev/null || true
+        printf '%s\r\n' '# comment' '' '  a red circle --seed 3 --init-image "my picture.png"' \
+            "a cat:2 | a dog --frames 'it'\\''s' --size=64" > "$corpus/quotes"
+        printf 'a \377\376 shape --init-image caf\351.png --output \364\217\277\277\n\t--seed 1\n' > "$corpus/bytes" ;;
     esac
     true
 }
@@ -69,9 +81,9 @@ for target in $TARGETS; do
         # shellcheck disable=SC2086
         build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name ImagesFuzz $IMAGE_FLAGS
             $(ls "$OUT"/img/*.swift) $OUT/img/jpeg_shim.o -lpng16 -ljpeg -lgif -lz -o $binary" ;;
-    prompt)
+    prompt|batchline)
         build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name PromptFuzz
-            $(ls "$OUT"/prompt-src/*.swift) -o $binary" ;;
+            $(ls "$OUT/$target"-src/*.swift) -o $binary" ;;
     *)
         build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name CheckpointsFuzz $SOURCES -o $binary" ;;
     esac

@@ -2,6 +2,7 @@
 // and the similarity helpers that `vqclip score` and the rendering losses build on.
 
 import Checkpoints
+import FilePaths
 import Foundation
 import Layers
 import Tensors
@@ -71,12 +72,12 @@ public final class CLIPModel {
     /// `.pt`, a state-dict `.pt`, safetensors with OpenAI or Hugging Face names) or a Hugging Face
     /// folder holding `model.safetensors`.
     public convenience init(contentsOf url: URL, requiresGrad: Bool = false) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+        guard Files.exists(url.path) else {
             throw CLIPError("\(url.path): no such file or folder")
         }
-        let file = isDirectory.boolValue ? url.appendingPathComponent("model.safetensors") : url
-        if isDirectory.boolValue && !FileManager.default.fileExists(atPath: file.path) {
+        let isDirectory = Files.isDirectory(url.path)
+        let file = isDirectory ? url.appendingPathComponent("model.safetensors") : url
+        if isDirectory && !Files.exists(file.path) {
             throw CLIPError("\(url.path): folder has no model.safetensors")
         }
         let stateDict: StateDict
@@ -90,7 +91,7 @@ public final class CLIPModel {
     /// has one, otherwise the vocabulary shipped with the library.
     public static func tokenizer(for url: URL) throws -> Tokenizer {
         let vocab = url.appendingPathComponent("vocab.json")
-        if FileManager.default.fileExists(atPath: vocab.path) { return try Tokenizer(huggingFaceFolder: url) }
+        if Files.exists(vocab.path) { return try Tokenizer(huggingFaceFolder: url) }
         return try Tokenizer.bundled()
     }
 

@@ -2,6 +2,7 @@
 // pattern, then byte-level BPE over a 49,408-entry vocabulary; start 49406 / end 49407, padded
 // with 0 to a context of 77.
 
+import FilePaths
 import Foundation
 
 /// Token ids for one prompt, padded to the context length.
@@ -60,7 +61,7 @@ public final class Tokenizer: Sendable {
     public convenience init(openAIMergesGzip url: URL) throws {
         let name = url.lastPathComponent
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw CLIPError("\(name): cannot read (\(error.localizedDescription))") }
+        do { data = Data(try Files.read(url.path)) } catch let error as FileError { throw CLIPError("\(name): cannot read (\(error.problem))") }
         guard let text = String(bytes: try gunzip(data, name: name), encoding: .utf8) else {
             throw CLIPError("\(name): merges are not UTF-8")
         }
@@ -84,7 +85,7 @@ public final class Tokenizer: Sendable {
         let mergesURL = folder.appendingPathComponent("merges.txt")
         let encoder: [String: Int]
         do {
-            encoder = try JSONDecoder().decode([String: Int].self, from: Data(contentsOf: vocabURL))
+            encoder = try JSONDecoder().decode([String: Int].self, from: Data(Files.read(vocabURL.path)))
         } catch {
             throw CLIPError("\(vocabURL.path): not a JSON object of token ids (\(error.localizedDescription))")
         }
@@ -94,8 +95,13 @@ public final class Tokenizer: Sendable {
         var vocab = [String](repeating: "", count: encoder.count)
         for (s, i) in encoder { vocab[i] = s }
         let text: String
-        do { text = try String(contentsOf: mergesURL, encoding: .utf8) } catch {
-            throw CLIPError("\(mergesURL.path): cannot read (\(error.localizedDescription))")
+        do {
+            guard let valid = String(validating: try Files.read(mergesURL.path), as: UTF8.self) else {
+                throw CLIPError("\(mergesURL.path): not UTF-8 text")
+            }
+            text = valid
+        } catch let error as FileError {
+            throw CLIPError("\(mergesURL.path): cannot read (\(error.problem))")
         }
         var merges: [(String, String)] = []
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()

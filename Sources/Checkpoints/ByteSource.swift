@@ -2,6 +2,7 @@
 // files with dead optimizer state cost only the pages actually touched) or a copy of bytes in
 // memory (tests, fuzzing). Plus a bounds-checked little-endian cursor over them.
 
+import FilePaths
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,7 @@ final class ByteSource: @unchecked Sendable {
     /// Maps the file read-only. Empty files give an empty source.
     init(mapping url: URL) throws {
         // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
-        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = Files.open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw FormatError("cannot open: \(String(cString: strerror(errno)))")
         }

@@ -1,6 +1,7 @@
 // Public face of the Checkpoints module: the element types, the format tags, the tensor and
 // state-dict values every reader produces, the one error type, and the auto-detecting loader.
 
+import FilePaths
 import Foundation
 
 /// Element type of a stored tensor, as written in the file.
@@ -61,7 +62,7 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
-    public var description: String { "\(file): \(message)" }
+    public var description: String { "\(PathBytes.display(file)): \(message)" }
 }
 
 /// An error raised by a parser that does not know the file name; ``loadStateDict(contentsOf:)``

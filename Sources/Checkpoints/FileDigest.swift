@@ -1,6 +1,7 @@
 // SHA-256 (FIPS 180-4) of files and bytes: a model's identity in a render's metadata is its
 // weights file's digest, so a replay can tell that it runs on the same weights.
 
+import FilePaths
 import Foundation
 
 /// Streaming SHA-256.
@@ -82,18 +83,20 @@ public struct SHA256: Sendable {
 
     /// SHA-256 of a file's contents, read in 4 MiB pieces.
     public static func hexDigest(ofFile url: URL) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
-            throw CheckpointError(file: url.path, message: "cannot open for reading")
-        }
-        defer { try? handle.close() }
+        let fd = Files.open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError(file: url.path, message: "cannot open for reading (\(Files.errnoText()))") }
+        defer { close(fd) }
         var hasher = SHA256()
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 << 20, alignment: 16)
+        defer { chunk.deallocate() }
         while true {
-            let chunk: Data
-            do { chunk = try handle.read(upToCount: 4 << 20) ?? Data() } catch {
-                throw CheckpointError(file: url.path, message: "read failed: \(error.localizedDescription)")
+            let n = read(fd, chunk.baseAddress!, chunk.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CheckpointError(file: url.path, message: "read failed (\(Files.errnoText()))")
             }
-            if chunk.isEmpty { break }
-            chunk.withUnsafeBytes { hasher.update($0) }
+            if n == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: chunk[..<n]))
         }
         return hasher.hexDigest()
     }

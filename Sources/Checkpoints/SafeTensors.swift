@@ -2,6 +2,7 @@
 // Reading validates every header field against the file before any tensor view is made;
 // writing is atomic (temporary file in the destination directory, then rename).
 
+import FilePaths
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -184,9 +185,9 @@ public enum SafeTensors {
 /// on any failure the temporary file is removed and `url` is untouched.
 func atomicWrite(to url: URL, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
     let file = url.path
-    let directory = url.deletingLastPathComponent().path
-    let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+    let temporary: String
+    do { temporary = try Files.temporaryPath(beside: file) } catch { throw CheckpointError(file: file, message: "not a file name") }
+    let fd = Files.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
         throw CheckpointError(file: file, message: "cannot create temporary file: \(String(cString: strerror(errno)))")
     }
@@ -206,12 +207,12 @@ func atomicWrite(to url: URL, _ produce: ((UnsafeRawBufferPointer) throws -> Voi
         guard fsync(fd) == 0 else { throw CheckpointError(file: file, message: "fsync failed: \(String(cString: strerror(errno)))") }
         closed = true
         guard close(fd) == 0 else { throw CheckpointError(file: file, message: "close failed: \(String(cString: strerror(errno)))") }
-        guard rename(temporary, file) == 0 else {
+        do { try Files.rename(temporary, to: file) } catch {
             throw CheckpointError(file: file, message: "cannot rename temporary file: \(String(cString: strerror(errno)))")
         }
     } catch {
         if !closed { close(fd) }
-        unlink(temporary)
+        Files.remove(temporary)
         throw error
     }
 }

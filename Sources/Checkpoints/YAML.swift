@@ -3,6 +3,7 @@
 // naming the file and the dotted path of the value. Kept apart from the tensor readers so that
 // the fuzz build (scripts/fuzz.sh) can compile them without the YAML library.
 
+import FilePaths
 import Foundation
 import Yams
 
@@ -16,11 +17,12 @@ public struct YAMLNode {
 
     /// Reads and parses a YAML file.
     public static func load(contentsOf url: URL) throws -> YAMLNode {
-        let text: String
-        do {
-            text = try String(contentsOf: url, encoding: .utf8)
-        } catch {
-            throw CheckpointError(file: url.path, message: "cannot read config: \(error.localizedDescription)")
+        let bytes: [UInt8]
+        do { bytes = try Files.read(url.path) } catch let error as FileError {
+            throw CheckpointError(file: url.path, message: "cannot read config: \(error.problem)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw CheckpointError(file: url.path, message: "cannot read config: not UTF-8 text")
         }
         return try parse(text, file: url.path)
     }

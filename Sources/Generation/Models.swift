@@ -3,8 +3,9 @@
 // by a known name looked up in the models folder (VQCLIP_MODELS, default ~/.cache/vqclip), so
 // that `--vqgan vqgan_imagenet_f16_16384 --clip ViT-B-32` work once the files are there.
 
-import CLIP
 import Checkpoints
+import CLIP
+import FilePaths
 import Foundation
 import VQGAN
 
@@ -33,16 +34,14 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
 
 public enum ModelLocator {
     /// The folder searched for models named without a path: `VQCLIP_MODELS`, or ~/.cache/vqclip.
-    public static func modelsFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let folder = environment["VQCLIP_MODELS"], !folder.isEmpty { return URL(fileURLWithPath: folder) }
-        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+    public static func modelsFolder(environment: [String: String] = PathBytes.environment()) -> URL {
+        if let folder = environment["VQCLIP_MODELS"], !folder.isEmpty { return Files.url(folder) }
+        let home = environment["HOME"].map { Files.url($0) } ?? FileManager.default.homeDirectoryForCurrentUser
         return home.appendingPathComponent(".cache/vqclip")
     }
 
     private static func exists(_ url: URL) -> (exists: Bool, isDirectory: Bool) {
-        var isDirectory: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
-        return (exists, isDirectory.boolValue)
+        (Files.exists(url.path), Files.isDirectory(url.path))
     }
 
     /// Resolves `--vqgan`: a `.ckpt` (its `.yaml` beside it with the same stem, a lone `.yaml`
@@ -51,7 +50,7 @@ public enum ModelLocator {
     /// beside it, a taming log folder (`checkpoints/last.ckpt` + `configs/`), or a name in the
     /// models folder.
     public static func vqgan(_ spec: String, modelsFolder: URL = modelsFolder()) throws -> VQGANFiles {
-        let url = URL(fileURLWithPath: spec)
+        let url = Files.url(spec)
         let (found, isDirectory) = exists(url)
         if found { return try vqganFiles(at: url, isDirectory: isDirectory, spec: spec) }
         guard !spec.contains("/") else { throw ModelError("\(spec): no such file or folder") }
@@ -64,7 +63,6 @@ public enum ModelLocator {
     }
 
     private static func vqganFiles(at url: URL, isDirectory: Bool, spec: String) throws -> VQGANFiles {
-        let fm = FileManager.default
         if isDirectory {
             let weights = url.appendingPathComponent("model.safetensors"), config = url.appendingPathComponent("config.json")
             if exists(weights).exists {
@@ -88,9 +86,9 @@ public enum ModelLocator {
                 if exists(beside).exists { return VQGANFiles(checkpoint: url, config: beside) }
             }
             func yamls(_ dir: URL) -> [URL] {
-                ((try? fm.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? [])
+                ((try? Files.contentsOfDirectory(dir.path)) ?? []).sorted()
+                    .map { dir.appendingPathComponent($0) }
                     .filter { ["yaml", "yml"].contains($0.pathExtension.lowercased()) }
-                    .sorted { $0.lastPathComponent < $1.lastPathComponent }
             }
             let besides = yamls(folder)
             if besides.count == 1 { return VQGANFiles(checkpoint: url, config: besides[0]) }
@@ -109,7 +107,7 @@ public enum ModelLocator {
     /// holding `model.safetensors`, or a name in the models folder (`ViT-B/32` is read as
     /// `ViT-B-32`, as OpenAI names the file).
     public static func clip(_ spec: String, modelsFolder: URL = modelsFolder()) throws -> URL {
-        let url = URL(fileURLWithPath: spec)
+        let url = Files.url(spec)
         if exists(url).exists { return url }
         let name = spec.replacingOccurrences(of: "/", with: "-")
         guard !spec.hasPrefix("/"), !spec.hasPrefix("."), spec.filter({ $0 == "/" }).count <= 1 else {

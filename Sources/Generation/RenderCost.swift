@@ -6,6 +6,7 @@
 
 import CLIP
 import Foundation
+import Tensors
 import VQGAN
 
 public struct RenderCost: Sendable {
@@ -13,6 +14,9 @@ public struct RenderCost: Sendable {
     public var peakBytes: Int
     /// Multiply-adds of one step (forward and backward), for a time estimate.
     public var stepMultiplyAdds: Double
+    /// Values one step keeps for its backward pass: each is written and read a few times by the
+    /// memory-bound ops (norms, activations, softmax), the other part of a step's time.
+    public var stepActivations: Double
 
     /// The estimate for a render of `width` × `height` with `cutn` views.
     public init(vqgan: VQGANConfig, clip: CLIPConfiguration, weightCount: Int, width: Int, height: Int, cutn: Int) {
@@ -50,6 +54,52 @@ public struct RenderCost: Sendable {
         let bytes = 4 * (Double(weightCount) + 1.5 * activations + transient) + 150e6
         peakBytes = Int(bytes)
         stepMultiplyAdds = 3 * macs      // forward + backward (the input gradient costs ~2x)
+        stepActivations = activations
+    }
+
+    /// Estimated seconds for `steps` steps on a machine that does `multiplyAddsPerSecond` in
+    /// large matrix products: the multiply-adds at ``gemmEfficiency`` of that rate, plus
+    /// ``secondsPerActivation`` for each value kept for the backward pass.
+    public func seconds(steps: Int, multiplyAddsPerSecond: Double) -> Double {
+        guard multiplyAddsPerSecond > 0 else { return .infinity }
+        return Double(steps) * (stepMultiplyAdds / (multiplyAddsPerSecond * Self.gemmEfficiency)
+                                + stepActivations * Self.secondsPerActivation)
+    }
+
+    /// The share of the probe's matrix-product rate that the convolutions (im2col + GEMM) and
+    /// the transformer's products reach inside a step.
+    public static let gemmEfficiency = 0.8
+    /// The time of the memory-bound work (norms, activations, softmax, their gradients, the
+    /// optimiser) per value a step keeps, on 2 cores.
+    ///
+    /// Both constants were fitted on 2 shared cores to the measured step times of the full-size
+    /// models (f16_16384 + ViT-B/32, 32 views, 9.6 s at 256×256: estimated 1.5x long) and of the
+    /// embedded ones at 128 to 512 pixels (estimated 0.8x to 1.3x): the figure is a guide to
+    /// within a factor of two, which is what a warning about a long run needs.
+    public static let secondsPerActivation = 8e-9
+
+    /// Multiply-adds per second of single-precision matrix products with the current thread
+    /// settings: 384×384 products timed in `rounds` rounds of about 15 ms (after one untimed
+    /// product that starts BLAS's threads), the best round counting, so that a moment of
+    /// contention on a shared machine does not set the rate.
+    public static func measureMultiplyAddRate(rounds: Int = 6, secondsPerRound: Double = 0.015) -> Double {
+        let n = 384
+        var generator = SeededGenerator(seed: 1)
+        let a = Tensor(shape: [n, n], data: (0..<(n * n)).map { _ in Float.random(in: -1...1, using: &generator) })
+        let b = Tensor(shape: [n, n], data: (0..<(n * n)).map { _ in Float.random(in: -1...1, using: &generator) })
+        _ = Tensor.matmul(a, b)
+        var best = 0.0
+        for _ in 0..<rounds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            var products = 0, elapsed = 0.0
+            repeat {
+                _ = Tensor.matmul(a, b)
+                products += 1
+                elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            } while elapsed < secondsPerRound
+            best = max(best, Double(products) * Double(n * n * n) / elapsed)
+        }
+        return best
     }
 
     /// Memory the system can give a new process now (MemAvailable of /proc/meminfo), if known.

@@ -18,7 +18,7 @@ enum GIFCodec {
         let palette = try Palette(frames: frames, path: reportPath)
 
         var error: Int32 = 0
-        guard let gif = EGifOpenFileName(temporaryPath, false, &error) else {
+        guard let gif = try FileIO.withSystemPath(temporaryPath, reportPath: reportPath, { EGifOpenFileName($0, false, &error) }) else {
             throw ImageIOError(path: reportPath, problem: "cannot create GIF (\(String(cString: GifErrorString(error))))")
         }
         var closed = false

@@ -1,5 +1,7 @@
 // One error type for every codec failure, printed as a single line "FILE: problem".
 
+import FilePaths
+
 /// A failure to read or write an image file. Its description is one line naming the file and
 /// the problem, ready for a command-line tool to print.
 public struct ImageIOError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -17,5 +19,6 @@ public struct ImageIOError: Error, CustomStringConvertible, Sendable, Equatable 
         self.problem = p.isEmpty ? "unknown error" : p
     }
 
-    public var description: String { "\(path): \(problem)" }
+    /// "FILE: problem", with bytes of the name that are not UTF-8 shown as `\xFF`.
+    public var description: String { "\(PathBytes.display(path)): \(problem)" }
 }

@@ -33,9 +33,11 @@ enum JPEGCodec {
             throw ImageIOError(path: reportPath, problem: "JPEG quality must be 1-100, got \(quality)")
         }
         var errbuf = [CChar](repeating: 0, count: 256)
-        let status = image.pixels.withUnsafeBufferPointer {
-            jpegshim_write(temporaryPath, $0.baseAddress, Int32(image.width), Int32(image.height), 3,
-                           Int32(quality), &errbuf, errbuf.count)
+        let status = try FileIO.withSystemPath(temporaryPath, reportPath: reportPath) { file in
+            image.pixels.withUnsafeBufferPointer {
+                jpegshim_write(file, $0.baseAddress, Int32(image.width), Int32(image.height), 3,
+                               Int32(quality), &errbuf, errbuf.count)
+            }
         }
         guard status == 0 else { throw ImageIOError(path: reportPath, problem: "JPEG encoding failed (\(text(errbuf)))") }
     }

@@ -10,12 +10,31 @@ public struct CaptionError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// A part of a prompt that the scene leaves out: a word or a whole object, and why.
+public struct IgnoredPart: Sendable, Equatable, CustomStringConvertible {
+    /// The words, as written (lowercased).
+    public var text: String
+    /// Why the scene does without them.
+    public var reason: String
+
+    public init(text: String, reason: String) {
+        self.text = text
+        self.reason = reason
+    }
+
+    public var description: String { "\"\(text)\" (\(reason))" }
+}
+
 /// The result of parsing a prompt.
 public struct ParsedPrompt: Sendable {
     /// The scene the prompt describes, with defaults filled in.
     public var spec: SceneSpec
     /// Words that were neither vocabulary nor filler, in order (for a warning).
     public var ignoredWords: [String]
+    /// Everything the scene leaves out, in prompt order: unknown words, objects beyond the two a
+    /// scene holds, attributes overridden by a later word of the same kind, relations and
+    /// positions that cannot apply.
+    public var ignored: [IgnoredPart]
 }
 
 public enum CaptionParser {
@@ -83,8 +102,8 @@ public enum CaptionParser {
         // Split at the first relation into the first and the second object phrase.
         var relation: (Relation, Bool)?
         var first = tokens[...], second = tokens[tokens.endIndex...]
-        if let r = tokens.firstIndex(where: { if case .relation = $0 { true } else { false } }),
-           case .relation(let rel, let swapped) = tokens[r] {
+        let relationIndex = tokens.firstIndex(where: { if case .relation = $0 { true } else { false } })
+        if let r = relationIndex, case .relation(let rel, let swapped) = tokens[r] {
             let tail = tokens[(r + 1)...]
             if describesObject(tail) {
                 relation = (rel, swapped)
@@ -99,8 +118,25 @@ public enum CaptionParser {
             first = tokens[...shapeIndices[0]]
             second = tokens[(shapeIndices[0] + 1)...]
         }
-        var a = objectPhrase(first), b = objectPhrase(second)
+        // A scene holds two objects: a phrase naming a second shape ends at its first one, and
+        // the objects after it are left out ("a red circle, a blue square and a green star").
+        var dropped: [Range<Int>] = []
+        func ending(_ phrase: ArraySlice<Token>) -> ArraySlice<Token> {
+            let shapes = phrase.indices.filter { if case .shape = phrase[$0] { true } else { false } }
+            guard shapes.count >= 2 else { return phrase }
+            var start = shapes[0] + 1
+            for end in shapes.dropFirst() {
+                dropped.append(start..<(end + 1))
+                start = end + 1
+            }
+            return phrase[...shapes[0]]
+        }
+        first = ending(first)
+        second = ending(second)
+        var used = Set<Int>()
+        var a = objectPhrase(first, used: &used), b = objectPhrase(second, used: &used)
         if relation != nil, !describesObject(first) { a = ObjectPhrase() }   // "above a red square": first object all defaults
+        if let r = relationIndex, relation != nil, second.startIndex == r + 1 { used.insert(r) }
         if let (_, swapped) = relation, swapped { swap(&a, &b) }
 
         // Defaults that keep the object visible against the background.
@@ -110,10 +146,39 @@ public enum CaptionParser {
             ObjectSpec(shape: p.shape ?? .circle, color: p.color ?? fallbackColor, size: p.size ?? .large)
         }
         let secondary = relation.map { RelatedObject(relation: $0.0, object: spec(b)) }
-        let ignored = tokens.compactMap { if case .other(let w) = $0 { w } else { nil } }
+        if secondary == nil { used.formUnion(tokens.indices.filter { if case .place = tokens[$0] { true } else { false } }) }
+        let ignoredWords = tokens.compactMap { if case .other(let w) = $0 { w } else { nil } }
         return ParsedPrompt(spec: SceneSpec(primary: spec(a), secondary: secondary, background: bg,
                                             position: secondary == nil ? position(tokens) : nil),
-                            ignoredWords: ignored)
+                            ignoredWords: ignoredWords,
+                            ignored: ignoredParts(words: words, tokens: tokens, used: used, dropped: dropped))
+    }
+
+    /// What the scene leaves out, in prompt order: each dropped object as one part, then every
+    /// other word that is neither filler nor used.
+    private static func ignoredParts(words: [String], tokens: [Token], used: Set<Int>, dropped: [Range<Int>]) -> [IgnoredPart] {
+        var parts: [(index: Int, part: IgnoredPart)] = []
+        var inDroppedObject = Set<Int>()
+        for range in dropped {
+            let described = range.filter { switch tokens[$0] { case .shape, .color, .size: true; default: false } }
+            inDroppedObject.formUnion(described)
+            parts.append((described.first ?? range.lowerBound, IgnoredPart(text: described.map { words[$0] }.joined(separator: " "),
+                                                        reason: "a scene holds at most two objects")))
+        }
+        for i in tokens.indices where !used.contains(i) && !inDroppedObject.contains(i) {
+            let reason: String
+            switch tokens[i] {
+            case .other: reason = "not a ShapeWorld word"
+            case .shape: reason = "a later shape word for the same object wins"
+            case .color: reason = "a later colour word for the same object wins"
+            case .size: reason = "a later size word for the same object wins"
+            case .relation: reason = "a scene has one relation, between two objects"
+            case .place: reason = "a position applies only to a lone object"
+            case .background, .on, .filler: continue
+            }
+            parts.append((i, IgnoredPart(text: words[i], reason: reason)))
+        }
+        return parts.sorted { $0.index < $1.index }.map(\.part)
     }
 
     /// Column and row words combine ("top" + "left" = the top left corner); "center" counts only
@@ -142,16 +207,19 @@ public enum CaptionParser {
     }
 
     /// The attributes in a phrase; when a kind repeats, the last word wins (nearest the noun).
-    private static func objectPhrase(_ tokens: ArraySlice<Token>) -> ObjectPhrase {
+    /// The indices of the words that count are added to `used`.
+    private static func objectPhrase(_ tokens: ArraySlice<Token>, used: inout Set<Int>) -> ObjectPhrase {
         var phrase = ObjectPhrase()
-        for t in tokens {
-            switch t {
-            case .shape(let s): phrase.shape = s
-            case .color(let c): phrase.color = c
-            case .size(let s): phrase.size = s
+        var shape: Int?, color: Int?, size: Int?
+        for i in tokens.indices {
+            switch tokens[i] {
+            case .shape(let s): phrase.shape = s; shape = i
+            case .color(let c): phrase.color = c; color = i
+            case .size(let s): phrase.size = s; size = i
             default: break
             }
         }
+        used.formUnion([shape, color, size].compactMap { $0 })
         return phrase
     }
 

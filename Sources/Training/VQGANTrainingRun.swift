@@ -5,6 +5,7 @@
 //   DIR/log.jsonl                    one JSON object per logged step
 //   DIR/sheets/step-NNNNNN.png       fixed preview scenes: inputs above reconstructions
 
+import FilePaths
 import Foundation
 import ImageCodecs
 import ImageTensors
@@ -50,21 +51,18 @@ public final class VQGANTrainingRun {
         self.directory = directory
         let checkpoint = Self.checkpointURL(in: directory)
         if resume {
-            guard FileManager.default.fileExists(atPath: checkpoint.path) else {
+            guard Files.exists(checkpoint.path) else {
                 throw VQGANError("\(checkpoint.path): no training checkpoint to resume from")
             }
             trainer = try VQGANTrainer(resumingFrom: TrainingCheckpoint(contentsOf: checkpoint), adjust: adjust)
         } else {
-            guard !FileManager.default.fileExists(atPath: checkpoint.path) else {
+            guard !Files.exists(checkpoint.path) else {
                 throw VQGANError("\(checkpoint.path): a run already exists here (resume it, or choose another directory)")
             }
             trainer = try VQGANTrainer(config: config)
         }
-        do {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent("sheets"),
-                                                    withIntermediateDirectories: true)
-        } catch {
-            throw VQGANError("\(directory.path): cannot create the run directory: \(error.localizedDescription)")
+        do { try Files.createDirectory(directory.appendingPathComponent("sheets").path) } catch let error as FileError {
+            throw VQGANError("\(directory.path): cannot create the run directory: \(error.problem)")
         }
         // Preview scenes from a stream the training never draws from.
         preview = ShapeWorldImages(seed: trainer.config.seed &+ 0x5EE7, size: trainer.config.imageSize)
@@ -128,30 +126,22 @@ public final class VQGANTrainingRun {
     private func appendLog(_ lines: [String]) throws {
         guard !lines.isEmpty else { return }
         let text = lines.map { $0 + "\n" }.joined()
-        do {
-            if let handle = try? FileHandle(forWritingTo: logURL) {
-                defer { try? handle.close() }
-                try handle.seekToEnd()
-                try handle.write(contentsOf: Data(text.utf8))
-            } else {
-                try Data(text.utf8).write(to: logURL)
-            }
-        } catch {
-            throw VQGANError("\(logURL.path): cannot write the loss log: \(error.localizedDescription)")
+        do { try Files.append(Array(text.utf8), to: logURL.path) } catch let error as FileError {
+            throw VQGANError("\(logURL.path): cannot write the loss log: \(error.problem)")
         }
     }
 
     /// Drops log lines of steps after `step` (written by a run killed after its last checkpoint).
     private func truncateLog(after step: Int) throws {
-        guard let data = try? Data(contentsOf: logURL) else { return }
+        guard let data = try? Files.read(logURL.path) else { return }
         let kept = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let s = object["step"] as? Int else { return false }
             return s <= step
         }
         let text = kept.map { $0 + "\n" }.joined()
-        do { try Data(text.utf8).write(to: logURL, options: .atomic) } catch {
-            throw VQGANError("\(logURL.path): cannot rewrite the loss log: \(error.localizedDescription)")
+        do { try Files.write(Array(text.utf8), to: logURL.path) } catch let error as FileError {
+            throw VQGANError("\(logURL.path): cannot rewrite the loss log: \(error.problem)")
         }
     }
 }

@@ -3,6 +3,7 @@
 // Parameters are looked up under the checkpoint's own names (`encoder.down.0.block.1.norm1.weight`).
 
 import Checkpoints
+import FilePaths
 import Foundation
 import Layers
 import Tensors
@@ -79,16 +80,8 @@ public final class VQModel {
     public func save(weights weightsURL: URL, config configURL: URL) throws {
         let tensors = (parameters + buffers).map { (name: $0.name, shape: $0.tensor.shape, values: $0.tensor.data) }
         try SafeTensors.write(tensors, metadata: ["format": "vqclip-vqgan"], to: weightsURL)
-        let temporary = configURL.deletingLastPathComponent()
-            .appendingPathComponent(".\(configURL.lastPathComponent).tmp-\(getpid())")
-        do {
-            try config.jsonData().write(to: temporary)
-            guard rename(temporary.path, configURL.path) == 0 else {
-                throw VQGANError("rename failed (errno \(errno))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw VQGANError("\(configURL.path): cannot write config: \(error.localizedDescription)")
+        do { try Files.write(Array(config.jsonData()), to: configURL.path) } catch let error as FileError {
+            throw VQGANError("\(configURL.path): cannot write config: \(error.problem)")
         }
     }
 
@@ -108,8 +101,8 @@ public final class VQModel {
             prefix = taming.stateDictPrefix
         } else {
             let data: Data
-            do { data = try Data(contentsOf: configURL) } catch {
-                throw VQGANError("\(configURL.path): cannot read config: \(error.localizedDescription)")
+            do { data = Data(try Files.read(configURL.path)) } catch let error as FileError {
+                throw VQGANError("\(configURL.path): cannot read config: \(error.problem)")
             }
             config = try VQGANConfig(json: data, file: configURL.path)
         }

@@ -2,6 +2,7 @@
 // (giflib) and a contact sheet PNG; with --mp4, also a video through ffmpeg when installed.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import ImageCodecs
 
@@ -30,7 +31,7 @@ struct AnimateCommand: ParsableCommand {
     func validate() throws { try requireRange(fps, 1...100, "fps") }
 
     func run() throws {
-        for written in try Animation.write(frames: URL(fileURLWithPath: framesDir), fps: fps, mp4: mp4) {
+        for written in try Animation.write(frames: Files.url(framesDir), fps: fps, mp4: mp4) {
             if reporting.json {
                 JSONLine.write([("event", .string("saved")), ("path", .string(written.path)), ("kind", .string("animation"))])
             } else {
@@ -43,11 +44,10 @@ struct AnimateCommand: ParsableCommand {
 enum Animation {
     /// The frames of a folder, in step order.
     static func frameFiles(in folder: URL) throws -> [URL] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard Files.isDirectory(folder.path) else {
             throw BadInput("\(folder.path): no such folder")
         }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let names = (try? Files.contentsOfDirectory(folder.path)) ?? []
         let frames = names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".png") }.sorted {
             (Int($0.dropFirst(5).dropLast(4)) ?? 0) < (Int($1.dropFirst(5).dropLast(4)) ?? 0)
         }
@@ -97,20 +97,29 @@ enum Animation {
     }
 
     static func ffmpegAvailable() -> Bool {
-        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").contains {
-            FileManager.default.isExecutableFile(atPath: "\($0)/ffmpeg")
+        (PathBytes.environment()["PATH"] ?? "/usr/bin:/bin").split(separator: ":").contains {
+            Files.isExecutableFile("\($0)/ffmpeg")
         }
     }
 
     /// Pipes the frames through ffmpeg (H.264, even dimensions, yuv420p for players) into a
     /// temporary file, renamed on success.
     static func encodeMP4(frames folder: URL, fps: Int, to video: URL) throws {
-        let temporary = folder.appendingPathComponent(".animation.mp4.tmp-\(getpid()).mp4")
+        let temporaryName = ".animation.mp4.tmp-\(getpid()).mp4"
+        let temporary = folder.appendingPathComponent(temporaryName)
+        // ffmpeg runs inside the frames folder and is given relative names: the folder's path may
+        // hold bytes that are not UTF-8, which Process's String arguments could not carry.
+        let previous = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard previous >= 0 else { throw BadInput("cannot open the working directory (\(Files.errnoText()))") }
+        defer { _ = fchdir(previous); close(previous) }
+        guard Files.withSystemPath(folder.path, { chdir($0) }) == 0 else {
+            throw BadInput("\(folder.path): cannot enter the folder (\(Files.errnoText()))")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["ffmpeg", "-y", "-loglevel", "error", "-framerate", String(fps), "-pattern_type", "glob",
-                             "-i", folder.appendingPathComponent("step-*.png").path,
-                             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2:flags=neighbor", "-pix_fmt", "yuv420p", temporary.path]
+                             "-i", "step-*.png",
+                             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2:flags=neighbor", "-pix_fmt", "yuv420p", temporaryName]
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -118,8 +127,8 @@ enum Animation {
         try process.run()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard process.terminationStatus == 0, rename(temporary.path, video.path) == 0 else {
-            try? FileManager.default.removeItem(at: temporary)
+        guard process.terminationStatus == 0, (try? Files.rename(temporary.path, to: video.path)) != nil else {
+            Files.remove(temporary.path)
             throw BadInput("\(video.path): ffmpeg failed: \(message.split(separator: "\n").first ?? "exit \(process.terminationStatus)")")
         }
     }

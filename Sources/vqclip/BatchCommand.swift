@@ -5,6 +5,7 @@
 // indexed Jobs); output names depend only on the files, so shards agree on them.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import Generation
 
@@ -61,22 +62,21 @@ struct BatchCommand: ParsableCommand {
         var lines: [BatchLine] = []
         var malformed: [(file: String, line: Int, message: String)] = []
         for file in files {
-            let text: String
-            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-                throw BadInput("\(file): cannot read (\(FileManager.default.fileExists(atPath: file) ? "not UTF-8 text" : "no such file"))")
+            // Bytes, not text: a path in a line's options is kept exactly, whatever its encoding.
+            let bytes: [UInt8]
+            do { bytes = try Files.read(file) } catch let error as FileError {
+                throw BadInput("\(file): cannot read (\(error.problem))")
             }
-            let directory = URL(fileURLWithPath: outputDir ?? "outputs/" + URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
-            for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let trimmed = raw.trimmingCharacters(in: .whitespaces)
-                guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
+            let directory = Files.url(outputDir ?? "outputs/" + Files.url(file).deletingPathExtension().lastPathComponent)
+            for (number, text) in BatchLineSyntax.promptLines(bytes) {
                 do {
-                    let (prompt, options) = try BatchLine.split(trimmed)
+                    let (prompt, options) = try BatchLineSyntax.split(text)
                     let lineOptions = try SettingsOptions.parse(options).laid(over: batchOptions)
                     let settings = try lineOptions.settings(prompt: prompt, defaultSeed: "0")
-                    lines.append(BatchLine(file: file, number: number + 1, settings: settings, directory: directory))
+                    lines.append(BatchLine(file: file, number: number, settings: settings, directory: directory))
                 } catch {
                     let message = (error as? UserInputError)?.description ?? SettingsOptions.lineMessage(for: error)
-                    malformed.append((file, number + 1, message))
+                    malformed.append((file, number, message))
                 }
             }
         }
@@ -102,7 +102,7 @@ struct BatchCommand: ParsableCommand {
             let output = line.directory.appendingPathComponent(line.name + ".png")
             let state = line.directory.appendingPathComponent("." + line.name + ".state")
             let place: [(String, JSONValue)] = [("file", .string(line.file)), ("line", .int(line.number))]
-            if FileManager.default.fileExists(atPath: output.path), loaded.isFinished(output, settings: line.settings) {
+            if Files.exists(output.path), loaded.isFinished(output, settings: line.settings) {
                 skipped += 1
                 reporter.lineResult("skipped", file: line.file, line: line.number, fields: [("path", .string(output.path))],
                                     text: "\(line.file):\(line.number): already done, \(output.path)")
@@ -147,8 +147,8 @@ struct BatchCommand: ParsableCommand {
             }
         }
         if !noGallery {
-            for directory in Set(mine.map(\.directory.path)).sorted() where FileManager.default.fileExists(atPath: directory) {
-                let page = try Gallery.write(folder: URL(fileURLWithPath: directory))
+            for directory in Set(mine.map(\.directory.path)).sorted() where Files.isDirectory(directory) {
+                let page = try Gallery.write(folder: Files.url(directory))
                 reporter.saved(path: page.path, kind: "gallery", step: 0)
             }
         }
@@ -166,40 +166,6 @@ struct BatchLine {
     let directory: URL
     /// The output stem, unique within `directory`.
     var name = ""
-
-    /// Splits "PROMPT --option value ..." at the first ` --` outside quotes into the prompt and
-    /// the option words (shell-like: quotes group, backslash escapes).
-    static func split(_ line: String) throws -> (prompt: String, options: [String]) {
-        var words: [String] = [], current = "", quote: Character?, escaped = false, inWord = false
-        var promptEnd: String.Index?
-        for index in line.indices {
-            let c = line[index]
-            if promptEnd == nil {
-                // Still in the prompt: look for whitespace followed by "--".
-                if c.isWhitespace, line[index...].dropFirst().drop(while: \.isWhitespace).hasPrefix("--") {
-                    promptEnd = index
-                }
-                continue
-            }
-            if escaped { current.append(c); escaped = false; continue }
-            if c == "\\" && quote != "'" { escaped = true; inWord = true; continue }
-            if let q = quote {
-                if c == q { quote = nil } else { current.append(c) }
-                continue
-            }
-            if c == "\"" || c == "'" { quote = c; inWord = true; continue }
-            if c.isWhitespace {
-                if inWord { words.append(current); current = ""; inWord = false }
-                continue
-            }
-            current.append(c)
-            inWord = true
-        }
-        if quote != nil { throw BadInput("unterminated quote in the options") }
-        if inWord { words.append(current) }
-        let prompt = String(line[..<(promptEnd ?? line.endIndex)]).trimmingCharacters(in: .whitespaces)
-        return (prompt, words)
-    }
 
     /// Names every line `<slug>-<seed>`, adding a short hash of the settings to lines whose
     /// names would collide in the same folder with different settings.
@@ -244,6 +210,8 @@ enum Shard {
         return (i, n)
     }
 }
+
+extension BatchLineError: UserInputError {}
 
 extension SettingsOptions {
     /// One line for an option-parsing error of a batch line.

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CLIP
+import FilePaths
 import Foundation
 import Tensors
 import Training
@@ -34,7 +35,7 @@ struct EvalCLIPCommand: ParsableCommand {
     func run() throws {
         Parallel.maxThreads = threads
         Parallel.setBLASThreads(threads)
-        let url = URL(fileURLWithPath: model)
+        let url = Files.url(model)
         let clip = try CLIPModel(contentsOf: url)
         let reporter = Reporter(command: "eval clip", json: reporting.json)
         reporter.start([("model", .string(url.path)), ("samples", .int(samples)), ("seed", .uint(seed))],

@@ -4,6 +4,7 @@
 // streams) through the same writer as the CLIP's training captions, so any template can occur.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import Generation
 import ShapeWorld
@@ -32,7 +33,7 @@ struct EvalRenderCommand: ParsableCommand {
     func run() throws {
         let reporter = Reporter(command: "eval render", json: reporting.json)
         defer { reporter.endBar() }
-        let directory = URL(fileURLWithPath: outputDir)
+        let directory = Files.url(outputDir)
         try Outputs.prepareDirectory(directory)
         let loaded = try LoadedModels.load(modelOptions)
         let base = LoadedModels.usesEmbedded(modelOptions) ? settingsOptions.laid(over: .embeddedDefaults) : settingsOptions

@@ -2,6 +2,7 @@
 // `eval vqgan` reports reconstruction L1/PSNR and codebook usage.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import Tensors
 import Training
@@ -42,7 +43,7 @@ struct EvalVQGANCommand: ParsableCommand {
             Parallel.maxThreads = threads
             Parallel.setBLASThreads(threads)
         }
-        let directory = URL(fileURLWithPath: model)
+        let directory = Files.url(model)
         let vqgan = try VQModel.load(checkpoint: directory.appendingPathComponent("model.safetensors"),
                                      config: directory.appendingPathComponent("config.json"))
         let size = vqgan.config.ddconfig.resolution

@@ -3,6 +3,7 @@
 // assets (inline CSS, relative links) that works from file://.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import ImageCodecs
 
@@ -17,7 +18,7 @@ struct GalleryCommand: ParsableCommand {
     @OptionGroup var reporting: ReportingOptions
 
     func run() throws {
-        let page = try Gallery.write(folder: URL(fileURLWithPath: folder))
+        let page = try Gallery.write(folder: Files.url(folder))
         if reporting.json {
             JSONLine.write([("event", .string("saved")), ("path", .string(page.path)), ("kind", .string("gallery"))])
         } else {
@@ -36,13 +37,12 @@ enum Gallery {
 
     /// Reads the folder's renders and writes index.html atomically; returns its URL.
     static func write(folder: URL) throws -> URL {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard Files.isDirectory(folder.path) else {
             throw BadInput("\(folder.path): no such folder")
         }
         let names: [String]
-        do { names = try FileManager.default.contentsOfDirectory(atPath: folder.path) } catch {
-            throw BadInput("\(folder.path): cannot list (\(error.localizedDescription))")
+        do { names = try Files.contentsOfDirectory(folder.path) } catch let error as FileError {
+            throw BadInput(error.description)
         }
         var entries: [Entry] = []
         for name in names.sorted() where name.lowercased().hasSuffix(".png") && !name.hasPrefix(".") {
@@ -53,7 +53,7 @@ enum Gallery {
             let stem = String(name.dropLast(4))
             let gif = "\(stem)-frames/animation.gif"
             entries.append(Entry(file: name, fields: fields,
-                                 animation: FileManager.default.fileExists(atPath: folder.appendingPathComponent(gif).path) ? gif : nil))
+                                 animation: Files.exists(folder.appendingPathComponent(gif).path) ? gif : nil))
         }
         let page = folder.appendingPathComponent("index.html")
         try writeAtomically(html(entries, title: folder.lastPathComponent), to: page)
@@ -132,23 +132,22 @@ enum Gallery {
         return out
     }
 
-    /// A relative link: path characters percent-encoded, then HTML-escaped.
+    /// A relative link: the name's bytes (exactly, when they are not UTF-8) percent-encoded
+    /// outside the characters a path allows, then HTML-escaped.
     static func escape(url: String) -> String {
-        escape(url.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? url)
+        var out = ""
+        for byte in PathBytes.bytes(of: url) {
+            if byte < 0x80, CharacterSet.urlPathAllowed.contains(Unicode.Scalar(byte)) {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return escape(out)
     }
 }
 
 /// Writes `text` to `url` through a temporary file in the same folder and a rename.
 func writeAtomically(_ text: String, to url: URL) throws {
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-        try Data(text.utf8).write(to: temporary)
-        guard rename(temporary.path, url.path) == 0 else { throw BadInput("\(url.path): cannot write (errno \(errno))") }
-    } catch let error as BadInput {
-        try? FileManager.default.removeItem(at: temporary)
-        throw error
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw BadInput("\(url.path): cannot write (\(error.localizedDescription))")
-    }
+    do { try Files.write(Array(text.utf8), to: url.path) } catch let error as FileError { throw BadInput(error.description) }
 }

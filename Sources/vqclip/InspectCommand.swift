@@ -3,6 +3,7 @@
 import ArgumentParser
 import Checkpoints
 import CLIP
+import FilePaths
 import Foundation
 import VQGAN
 
@@ -22,7 +23,7 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let url = URL(fileURLWithPath: file)
+        let url = Files.url(file)
         if ["yaml", "yml"].contains(url.pathExtension.lowercased()) {
             // A taming model.yaml: show the configuration it describes.
             let config = try TamingConfig.load(contentsOf: url)

@@ -1,6 +1,7 @@
 // One JSON object per line on stdout (the --json event stream). Keys keep their order, so
 // "event" always comes first and the stream reads well by eye too.
 
+import FilePaths
 import Foundation
 
 /// A JSON value with ordered object keys.
@@ -33,8 +34,10 @@ enum JSONValue {
         }
     }
 
-    /// A JSON string literal, escaped by Foundation's encoder.
-    private static func quote(_ s: String) -> String {
+    /// A JSON string literal, escaped by Foundation's encoder. Bytes of a path that are not
+    /// UTF-8 are written `\xFF` (JSON strings are Unicode text).
+    private static func quote(_ raw: String) -> String {
+        let s = PathBytes.display(raw)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         // Encoding a String cannot fail.

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import Checkpoints
+import FilePaths
 import Foundation
 import ImageCodecs
 
@@ -46,30 +47,27 @@ enum Outputs {
     /// Creates `directory` (and its parents) if needed; failure is the user's bad --output.
     /// Temporary files that a killed run left there are removed.
     static func prepareDirectory(_ directory: URL) throws {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw BadInput("\(directory.path): not a directory") }
+        if Files.exists(directory.path) {
+            guard Files.isDirectory(directory.path) else { throw BadInput("\(directory.path): not a directory") }
             removeStaleTemporaries(in: directory)
             return
         }
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw BadInput("\(directory.path): cannot create directory")
+        do { try Files.createDirectory(directory.path) } catch let error as FileError {
+            throw BadInput(error.description)
         }
     }
 
     /// Removes `.NAME.tmp-PID…` files (every atomic write here names its temporary file so)
     /// whose writing process no longer exists: what `kill -9` or a crash mid-write leaves.
     static func removeStaleTemporaries(in directory: URL) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        guard let names = try? Files.contentsOfDirectory(directory.path) else { return }
         for name in names where name.hasPrefix(".") {
             guard let range = name.range(of: ".tmp-", options: .backwards) else { continue }
             let digits = name[range.upperBound...].prefix { $0.isNumber }
             guard let pid = Int32(digits), pid > 0, pid != getpid() else { continue }
             // kill(pid, 0) fails with ESRCH when no such process exists.
             if kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+                Files.remove(directory.appendingPathComponent(name).path)
             }
         }
     }
@@ -87,12 +85,13 @@ enum Outputs {
         let directory = file.deletingLastPathComponent()
         try prepareDirectory(directory)
         let probe = directory.appendingPathComponent(".vqclip-write-check-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe.path, contents: nil) else {
+        let fd = Files.open(probe.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
             throw BadInput("\(directory.path): cannot write here (for \(file.lastPathComponent))")
         }
-        try? FileManager.default.removeItem(at: probe)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        close(fd)
+        Files.remove(probe.path)
+        if Files.isDirectory(file.path) {
             throw BadInput("\(file.path): is a directory")
         }
     }

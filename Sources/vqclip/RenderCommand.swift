@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import CLIP
+import FilePaths
 import Foundation
 import Generation
 import ImageCodecs
@@ -68,22 +69,22 @@ struct RenderCommand: ParsableCommand {
         var recorded: [String: String] = [:]
         var outputPath = output
         if let replay {
-            recorded = Dictionary(try ImageIO.readText(contentsOf: URL(fileURLWithPath: replay)).map { ($0.keyword, $0.text) },
+            recorded = Dictionary(try ImageIO.readText(contentsOf: Files.url(replay)).map { ($0.keyword, $0.text) },
                                   uniquingKeysWith: { $1 })
             guard let json = recorded["vqclip_settings"] else { throw BadInput("\(replay): no vqclip render settings in this image") }
             settings = try RenderSettings(json: json)
-            outputPath = outputPath ?? URL(fileURLWithPath: replay).deletingPathExtension().path + "-replay.png"
+            outputPath = outputPath ?? Files.url(replay).deletingPathExtension().path + "-replay.png"
         } else if let resume {
-            settings = try RenderState.settings(in: URL(fileURLWithPath: resume))
+            settings = try RenderState.settings(in: Files.url(resume))
         } else {
             let options = LoadedModels.usesEmbedded(modelOptions) ? settingsOptions.laid(over: .embeddedDefaults) : settingsOptions
             settings = try options.settings(prompt: prompt!, defaultSeed: String(UInt64.random(in: 0..<(1 << 32))))
         }
-        let output = URL(fileURLWithPath: outputPath ?? "outputs/" + Outputs.uniqueStem(prompt: settings.prompt, seed: settings.seedValue,
+        let output = Files.url(outputPath ?? "outputs/" + Outputs.uniqueStem(prompt: settings.prompt, seed: settings.seedValue,
                                                                                         settings: settings.jsonString()) + ".png")
         // Cheap checks before the models load.
         try Outputs.checkWritable(file: output)
-        let stateURL = (state ?? resume).map { URL(fileURLWithPath: $0) }
+        let stateURL = (state ?? resume).map { Files.url($0) }
 
         let loaded = try LoadedModels.load(modelOptions, recorded: recorded)
         if let replay {
@@ -105,7 +106,7 @@ struct RenderCommand: ParsableCommand {
             throw ExitCode(130)
         }
         if animate, let frames = progress.frames {
-            for written in try Animation.write(frames: URL(fileURLWithPath: frames), fps: 10, mp4: false) {
+            for written in try Animation.write(frames: Files.url(frames), fps: 10, mp4: false) {
                 reporter.saved(path: written.path, kind: "animation", step: outcome.steps)
             }
         }

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import EmbeddedModels
+import FilePaths
 import Foundation
 import Generation
 import ImageCodecs
@@ -76,6 +77,14 @@ struct RenderOutcome {
 }
 
 struct RenderJob {
+    /// Runs estimated to take longer than this (10 minutes) get a note before they start.
+    static let longRunSeconds = 600.0
+
+    /// "25 minutes", "3.5 hours".
+    static func duration(_ seconds: Double) -> String {
+        seconds < 5400 ? "\(Int((seconds / 60).rounded())) minutes" : String(format: "%.1f hours", seconds / 3600)
+    }
+
     let settings: RenderSettings
     let loaded: LoadedModels
     let output: URL
@@ -89,13 +98,13 @@ struct RenderJob {
     func run(reporter: Reporter) throws -> RenderOutcome {
         let models = loaded.models
         // Inputs are read and outputs checked before any step is taken.
-        let initTensor = try settings.initImage.map { try ImageIO.read(contentsOf: URL(fileURLWithPath: $0)).tensor() }
+        let initTensor = try settings.initImage.map { try ImageIO.read(contentsOf: Files.url($0)).tensor() }
         let imagePrompts = try settings.imagePrompts.map { spec -> (label: String, image: Tensor, weight: Float, stop: Float) in
             let p = try PromptSyntax.parseOne(spec)
-            return (p.text, try ImageIO.read(contentsOf: URL(fileURLWithPath: p.text)).tensor(), p.weight, p.stop)
+            return (p.text, try ImageIO.read(contentsOf: Files.url(p.text)).tensor(), p.weight, p.stop)
         }
         try Outputs.checkWritable(file: output)
-        let framesURL = progress.frames.map { URL(fileURLWithPath: $0) }
+        let framesURL = progress.frames.map { Files.url($0) }
         if let framesURL { try Outputs.checkWritable(file: framesURL.appendingPathComponent("step-0000.png")) }
         if let state { try Outputs.checkWritable(file: state) }
 
@@ -142,7 +151,18 @@ struct RenderJob {
             summary += " (size \(settings.width)x\(settings.height) rounded down to a multiple of \(factor))"
         }
         if renderer.step > 0 { summary += ", resuming at step \(renderer.step)" }
+        let rate = MachineRate.multiplyAddsPerSecond
+        let seconds = estimate.seconds(steps: settings.iterations - renderer.step, multiplyAddsPerSecond: rate)
+        startFields += [("estimated_seconds", seconds.isFinite ? .number(seconds.rounded()) : .null),
+                        ("gemm_gflops", .number((2 * rate / 1e8).rounded() / 10))]
         reporter.start(startFields, summary: summary)
+        // A long run is said, not refused: the user may well mean it.
+        if seconds.isFinite, seconds > RenderJob.longRunSeconds {
+            reporter.note("long_run", [("estimated_seconds", .number(seconds.rounded()))],
+                          text: "this render will take about \(RenderJob.duration(seconds)) (\(settings.iterations - renderer.step) steps at "
+                              + "\(width)x\(height) with \(settings.cutn) views on a machine doing \(String(format: "%.0f", 2 * rate / 1e9)) GFLOP/s); "
+                              + "fewer --iterations, a smaller --size or fewer --cutn make it shorter")
+        }
 
         // The loop. Ctrl-C finishes the current step, then saves and returns.
         var lastLoss: Float?
@@ -183,7 +203,7 @@ struct RenderJob {
         }
         let image = try write(output, step: renderer.step, loss: lastLoss)
         // A finished run needs no state: a later --resume of it would do nothing.
-        if let state { try? FileManager.default.removeItem(at: state) }
+        if let state { Files.remove(state.path) }
         reporter.saved(path: output.path, kind: "final", step: renderer.step)
         return RenderOutcome(steps: renderer.step, loss: lastLoss, interrupted: false, image: image)
     }
@@ -215,4 +235,10 @@ enum Interrupt {
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
     }
+}
+
+/// The machine's matrix-product rate, measured once per process (about 0.1 s) when the first
+/// render estimates its time, with the thread settings of that render.
+enum MachineRate {
+    static let multiplyAddsPerSecond = RenderCost.measureMultiplyAddRate()
 }

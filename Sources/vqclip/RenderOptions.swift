@@ -3,6 +3,7 @@
 // default); the defaults live in RenderSettings.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import Generation
 
@@ -76,7 +77,9 @@ struct SettingsOptions: ParsableArguments {
     /// The settings for `prompt`; `defaultSeed` when no --seed was given. Bad values throw
     /// ValidationError with the option's name.
     func settings(prompt: String, defaultSeed: @autoclosure () -> String) throws -> RenderSettings {
-        var s = RenderSettings(prompt: prompt, seed: seed ?? defaultSeed())
+        // The prompt is text, not a path: bytes that are not UTF-8 mean nothing in it and are
+        // replaced, as a UTF-8 decoder does.
+        var s = RenderSettings(prompt: PathBytes.repaired(prompt), seed: seed ?? defaultSeed())
         if let size {
             let parts = size.lowercased().split(separator: "x", omittingEmptySubsequences: false)
             guard (1...2).contains(parts.count), let w = Int(parts[0]), let h = Int(parts.last!), (1...8192).contains(w), (1...8192).contains(h) else {
@@ -193,8 +196,16 @@ extension RenderSettings {
     }
 }
 
-/// `text` as one shell word: bare when it is plainly safe, else in single quotes.
+/// `text` as one shell word: bare when it is plainly safe, else in single quotes; a path with
+/// bytes that are not UTF-8 in bash's `$'…'` form, where `\xFF` stands for the byte.
 func shellQuoted(_ text: String) -> String {
+    if PathBytes.hasEscapes(text) {
+        var out = "$'"
+        for scalar in PathBytes.display(text.replacingOccurrences(of: "\\", with: "\\\\")).unicodeScalars {
+            out += scalar == "'" ? "\\'" : String(scalar)
+        }
+        return out + "'"
+    }
     let safe = !text.isEmpty && text.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_./,:=+@%".unicodeScalars.contains($0)) }
     return safe ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

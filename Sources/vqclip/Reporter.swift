@@ -109,6 +109,17 @@ final class Reporter {
         }
     }
 
+    /// Something the user should know that does not stop the run: a `note` event (with `kind`,
+    /// `fields` and the message), or one "vqclip: note: …" line on stderr.
+    func note(_ kind: String, _ fields: [(String, JSONValue)], text: String) {
+        switch mode {
+        case .json: emit([("event", .string("note")), ("kind", .string(kind))] + fields + [("message", .string(text))])
+        case .bar, .plain:
+            endBar()
+            Terminal.writeError("vqclip: note: \(text)\n")
+        }
+    }
+
     /// The run finished successfully.
     func done(_ fields: [(String, JSONValue)], summary: String) {
         let seconds = elapsed

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import CLIP
+import FilePaths
 import Foundation
 import ImageCodecs
 import Tensors
@@ -45,7 +46,7 @@ struct ScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        let modelURL = URL(fileURLWithPath: model)
+        let modelURL = Files.url(model)
         let clip = try CLIPModel(contentsOf: modelURL)
         let tokenizer = try CLIPModel.tokenizer(for: modelURL)
         let size = clip.configuration.imageResolution
@@ -53,12 +54,13 @@ struct ScoreCommand: ParsableCommand {
         var batch: [Float] = []
         batch.reserveCapacity(images.count * 3 * size * size)
         for path in images {
-            let image = try ImageIO.read(contentsOf: URL(fileURLWithPath: path))
+            let image = try ImageIO.read(contentsOf: Files.url(path))
             guard image.width > 0 && image.height > 0 else { throw BadInput("\(path): empty image") }
             batch += CLIPPreprocess.imageTensor(width: image.width, height: image.height, rgb: image.pixels, size: size).data
         }
         let tensor = Tensor(shape: [images.count, 3, size, size], data: batch)
-        let scores = try clip.score(images: tensor, prompts: text, tokenizer: tokenizer, truncate: truncate)
+        // Texts, unlike paths, have no use for bytes that are not UTF-8: replaced as a decoder does.
+        let scores = try clip.score(images: tensor, prompts: text.map(PathBytes.repaired), tokenizer: tokenizer, truncate: truncate)
 
         if json {
             printJSON(scores)

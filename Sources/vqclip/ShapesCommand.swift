@@ -2,6 +2,7 @@
 // the scene a prompt describes or a seeded batch of random scenes with their captions.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import ImageCodecs
 import ImageTensors
@@ -43,15 +44,17 @@ struct ShapesCommand: ParsableCommand {
     }
 
     func run() throws {
-        let directory = URL(fileURLWithPath: output)
+        let directory = Files.url(output)
         let reporter = Reporter(command: "shapes", json: reporting.json)
         defer { reporter.endBar() }
         try Outputs.prepareDirectory(directory)
 
         var jobs: [(Scene, URL)] = []
         var templates: [String] = []
+        var ignored: [IgnoredPart] = []
         if let prompt {
             let parsed = try CaptionParser.parse(prompt)
+            ignored = parsed.ignored
             jobs = [(Scene(spec: parsed.spec), Outputs.resultURL(in: directory, prompt: prompt, seed: seed))]
         } else {
             let generator = ShapeWorldGenerator(seed: seed, absolutePositions: true)
@@ -65,6 +68,11 @@ struct ShapesCommand: ParsableCommand {
         reporter.start(promptField + [("seed", .uint(seed)), ("count", .int(jobs.count)), ("size", .int(size)),
                                       ("output", .string(directory.path))],
                        summary: "rendering \(jobs.count) scene\(jobs.count == 1 ? "" : "s") at \(size)x\(size) into \(directory.path)")
+        // Every word or object of the prompt that the scene leaves out is named.
+        for part in ignored {
+            reporter.note("ignored", [("text", .string(part.text)), ("reason", .string(part.reason))],
+                          text: "ignored \(part) in the prompt; the scene is \"\(jobs[0].0.caption)\"")
+        }
         for (k, (scene, url)) in jobs.enumerated() {
             let image = RGBImage(tensor: ShapeRasterizer.render(scene, width: size, height: size))
             let template: [(String, String)] = k < templates.count ? [("template_caption", templates[k])] : []

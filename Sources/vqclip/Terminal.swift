@@ -1,6 +1,7 @@
 // Raw writes to the standard streams (unbuffered, so JSON lines and progress interleave
 // correctly with other processes) and terminal detection.
 
+import FilePaths
 import Foundation
 
 enum Terminal {
@@ -18,8 +19,9 @@ enum Terminal {
     static func writeError(_ text: String) { write(text, to: STDERR_FILENO) }
     static func writeOutput(_ text: String) { write(text, to: STDOUT_FILENO) }
 
+    /// Writes `text` with the bytes of any path that are not UTF-8 shown as `\xFF`.
     private static func write(_ text: String, to fd: Int32) {
-        var bytes = Array(text.utf8)
+        var bytes = Array(PathBytes.display(text).utf8)
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeMutableBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }

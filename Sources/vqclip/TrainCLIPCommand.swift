@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import CLIP
+import FilePaths
 import Foundation
 import ImageCodecs
 import Tensors
@@ -65,11 +66,11 @@ struct TrainCLIPCommand: ParsableCommand {
     func run() throws {
         Parallel.maxThreads = threads
         Parallel.setBLASThreads(threads)
-        let directory = URL(fileURLWithPath: out)
+        let directory = Files.url(out)
         try Outputs.prepareDirectory(directory)
         let checkpointURL = directory.appendingPathComponent("checkpoint.safetensors")
         let tokenizer = try Tokenizer.bundled()
-        let exists = FileManager.default.fileExists(atPath: checkpointURL.path)
+        let exists = Files.exists(checkpointURL.path)
         let trainer: CLIPTrainer
         if resume {
             guard exists else { throw BadInput("\(checkpointURL.path): no checkpoint to resume from") }
@@ -128,8 +129,7 @@ struct TrainCLIPCommand: ParsableCommand {
         try trainer.saveCheckpoint(to: directory.appendingPathComponent("checkpoint.safetensors"))
         let modelURL = directory.appendingPathComponent("model.safetensors")
         try trainer.exportModel(to: modelURL)
-        try Data((trainer.configuration.model.jsonDescription + "\n").utf8)
-            .write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+        try writeAtomically(trainer.configuration.model.jsonDescription + "\n", to: directory.appendingPathComponent("config.json"))
         let report = try CLIPEvaluation.evaluate(trainer.model, tokenizer: trainer.tokenizer,
                                                  seed: 0xE7A1 ^ trainer.configuration.seed,
                                                  samples: trainer.configuration.evaluationSamples)
@@ -156,21 +156,16 @@ struct TrainCLIPCommand: ParsableCommand {
 
 /// An append-only JSON-lines file, flushed line by line (a killed run keeps every line written).
 final class LogFile {
-    private let handle: FileHandle
+    private let path: String
 
     init(_ url: URL) throws {
-        if !FileManager.default.fileExists(atPath: url.path) {
-            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-                throw BadInput("\(url.path): cannot create the log file")
-            }
+        path = url.path
+        do { try Files.append([], to: path) } catch let error as FileError {
+            throw BadInput("\(PathBytes.display(path)): cannot create the log file (\(error.problem))")
         }
-        handle = try FileHandle(forWritingTo: url)
-        handle.seekToEndOfFile()
     }
 
     func write(_ fields: [(String, JSONValue)]) throws {
-        try handle.write(contentsOf: Data((JSONValue.object(fields).encoded + "\n").utf8))
+        try Files.append(Array((JSONValue.object(fields).encoded + "\n").utf8), to: path)
     }
-
-    deinit { try? handle.close() }
 }

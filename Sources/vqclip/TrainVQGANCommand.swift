@@ -2,6 +2,7 @@
 // ShapeWorld images into a run directory that it can resume.
 
 import ArgumentParser
+import FilePaths
 import Foundation
 import Tensors
 import Training
@@ -78,7 +79,7 @@ struct TrainVQGANCommand: ParsableCommand {
             Parallel.maxThreads = threads
             Parallel.setBLASThreads(threads)
         }
-        let directory = URL(fileURLWithPath: out)
+        let directory = Files.url(out)
         var config: VQGANTrainingConfig
         switch preset {
         case .embedded: config = .embedded(steps: steps ?? 5000, batchSize: batch ?? 8, seed: seed, ch: ch)

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Checkpoints
 import CLIP
+import FilePaths
 import Foundation
 import Generation
 import ImageCodecs
@@ -35,7 +36,8 @@ struct VQClip: ParsableCommand {
 
     /// Runs the command line and turns every error into one stderr line and an exit status.
     static func main() {
-        let arguments = joiningNegativeValues(Array(CommandLine.arguments.dropFirst()))
+        // The raw bytes of every argument: a path that is not UTF-8 must name the file it names.
+        let arguments = joiningNegativeValues(PathBytes.commandLineArguments())
         let json = arguments.contains("--json")
         do {
             var command = try parseAsRoot(arguments)

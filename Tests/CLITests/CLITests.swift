@@ -28,9 +28,11 @@ enum VQClipBinary {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
     }()
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], workingDirectory: URL? = nil) throws -> Run {
+    /// Runs the binary (or `program`, e.g. a shell that runs it) with `arguments`.
+    static func run(_ arguments: [String], environment: [String: String] = [:], workingDirectory: URL? = nil,
+                    program: URL = url) throws -> Run {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = program
         process.arguments = arguments
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
@@ -234,6 +236,27 @@ struct CLITests {
         #expect(files == ["shapes-9-0000.png", "shapes-9-0001.png", "shapes-9-0002.png"])
         let caption = try ImageIO.readText(contentsOf: dir.file(files[0])).first { $0.keyword == "caption" }?.text
         #expect(caption?.hasPrefix("a ") == true && caption?.hasSuffix(" background") == true)
+    }
+
+    @Test func shapesNamesEveryIgnoredWordAndObject() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let prompt = "a shiny red circle, a blue square and a green star"
+        let text = try VQClipBinary.run(["shapes", "--output", dir.url.path, "--prompt", prompt, "--size", "24"])
+        #expect(text.status == 0, "\(text.stderr)")
+        let notes = text.stderr.split(separator: "\n").filter { $0.hasPrefix("vqclip: note: ") }
+        #expect(notes.count == 2, "\(text.stderr)")
+        #expect(notes.first?.contains("ignored \"shiny\" (not a ShapeWorld word)") == true)
+        #expect(notes.last?.contains("ignored \"green star\" (a scene holds at most two objects)") == true)
+        #expect(notes.last?.contains("the scene is \"a large red circle to the left of a large blue square") == true, "\(text.stderr)")
+
+        let json = try VQClipBinary.run(["shapes", "--output", dir.url.path, "--prompt", prompt, "--size", "24", "--json"])
+        let events = jsonEvents(json.stdout).filter { $0["event"] as? String == "note" }
+        #expect(events.map { $0["text"] as? String } == ["shiny", "green star"])
+        #expect(events.allSatisfy { $0["kind"] as? String == "ignored" && $0["reason"] is String && $0["message"] is String })
+        #expect(json.stderr.isEmpty, "with --json the notes are events only")
+        // A prompt used whole gets no note.
+        let whole = try VQClipBinary.run(["shapes", "--output", dir.url.path, "--prompt", "a red circle above a blue square", "--size", "24"])
+        #expect(!whole.stderr.contains("note:"), "\(whole.stderr)")
     }
 
     /// A fixture of another test target, by path from this file.

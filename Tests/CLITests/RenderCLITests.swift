@@ -45,6 +45,33 @@ struct RenderCLITests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("x.png").path))
     }
 
+    @Test func aLongRunIsAnnouncedNotRefused() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let out = dir.file("long.png")
+        // A million steps of the embedded models: hours by any estimate. The note comes before
+        // the first step, and the run goes on (Ctrl-C then stops it).
+        let long = try VQClipBinary.run(["render", "a red circle", "--iterations", "1000000", "--cutn", "2", "--output", out.path, "--json"],
+                                        signal: SIGINT, whenOutputContains: "\"progress\"")
+        #expect(long.status == 130)
+        let events = jsonEvents(long.stdout)
+        let noteIndex = events.firstIndex { $0["event"] as? String == "note" }
+        let progressIndex = events.firstIndex { $0["event"] as? String == "progress" }
+        #expect(noteIndex != nil && progressIndex != nil && noteIndex! < progressIndex!, "\(long.stdout)")
+        let note = noteIndex.map { events[$0] }
+        let seconds = note?["estimated_seconds"] as? Double ?? (note?["estimated_seconds"] as? Int).map(Double.init)
+        #expect(note?["kind"] as? String == "long_run" && (seconds ?? 0) > 600)
+        #expect((note?["message"] as? String)?.contains("this render will take about") == true)
+        #expect(FileManager.default.fileExists(atPath: out.path), "the run was not refused")
+
+        // A short run: an estimate in the start event, no note.
+        let short = try render(["a red circle", "--output", dir.file("short.png").path, "--json"])
+        #expect(short.status == 0, "\(short.stderr)")
+        let shortEvents = jsonEvents(short.stdout)
+        #expect((shortEvents.first?["estimated_seconds"] as? Double).map { $0 < 600 } ?? (shortEvents.first?["estimated_seconds"] is Int))
+        #expect(!shortEvents.contains { $0["event"] as? String == "note" })
+    }
+
     @Test func interruptedRunResumesToTheSameImage() throws {
         let dir = ScratchDirectory()
         defer { dir.remove() }

@@ -116,6 +116,26 @@ struct CaptionTests {
         #expect(try CaptionParser.parse("circle on white").spec.primary.color == .black)
     }
 
+    @Test func everyIgnoredWordAndObjectIsNamed() throws {
+        // A third object: the first two make the scene, the third is named as left out.
+        let three = try CaptionParser.parse("a red circle, a blue square and a green star")
+        #expect(three.spec == SceneSpec(primary: ObjectSpec(shape: .circle, color: .red, size: .large),
+                                        secondary: RelatedObject(relation: .leftOf, object: ObjectSpec(shape: .square, color: .blue, size: .large)),
+                                        background: .black))
+        #expect(three.ignored == [IgnoredPart(text: "green star", reason: "a scene holds at most two objects")])
+        // Unknown words, a colour overridden by a later one, a position that cannot apply to a pair,
+        // a second relation: each named once, in prompt order.
+        let mixed = try CaptionParser.parse("a shiny red blue circle above a square below a star in the top left")
+        #expect(mixed.ignored.map(\.text) == ["shiny", "red", "below", "star", "top", "left"], "\(mixed.ignored)")
+        #expect(mixed.ignored[1].reason == "a later colour word for the same object wins")
+        #expect(mixed.ignored[2].reason == "a scene has one relation, between two objects")
+        #expect(mixed.ignored[4].reason == "a position applies only to a lone object")
+        #expect(mixed.spec.primary.color == .blue && mixed.spec.secondary?.object.shape == .square)
+        // Nothing is noted for a prompt that is used whole.
+        #expect(try CaptionParser.parse("a small red circle to the left of a big blue square on a white background").ignored.isEmpty)
+        #expect(try CaptionParser.parse("a red circle above").ignored == [IgnoredPart(text: "above", reason: "a scene has one relation, between two objects")])
+    }
+
     @Test func promptWithoutKnownWordsListsTheVocabulary() {
         let error = #expect(throws: CaptionError.self) { try CaptionParser.parse("an astronaut riding a horse") }
         let text = error?.description ?? ""

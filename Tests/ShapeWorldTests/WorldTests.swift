@@ -48,13 +48,13 @@ struct CaptionTemplateTests {
             let m = caption.mention, p = parsed.spec
             var ok = (m.primary.shape ?? p.primary.shape) == p.primary.shape && (m.primary.color ?? p.primary.color) == p.primary.color
                 && (m.primary.size ?? p.primary.size) == p.primary.size && (m.background ?? p.background) == p.background
-                && m.position == p.position && parsed.ignoredWords.isEmpty
+                && m.position == p.position && parsed.ignored.isEmpty
             if let s = m.secondary {
                 ok = ok && p.secondary?.relation == s.relation && s.object.matches(p.secondary!.object)
             } else {
                 ok = ok && p.secondary == nil
             }
-            #expect(ok, "\"\(caption.text)\" → \(p), ignored \(parsed.ignoredWords)")
+            #expect(ok, "\"\(caption.text)\" → \(p), ignored \(parsed.ignored)")
             if !ok { return }
         }
         #expect(texts.count > 2500)   // varied wording, not one sentence pattern
