@@ -67,7 +67,7 @@ struct MLP {
         cProj = try Linear(w.scope("c_proj"), in: 4 * width, out: width)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor { cProj(cFc(x).quickGELU()) }
+    func callAsFunction(_ x: Tensor) -> Tensor { cProj(consuming: cFc(x).quickGELU()) }
 }
 
 /// One ResidualAttentionBlock: `attn`, `ln_1`, `mlp`, `ln_2`.
@@ -87,7 +87,10 @@ struct ResidualAttentionBlock {
 
     /// x: [B, T, width] → [B, T, width]. `causal` forbids attending to later positions (text).
     func callAsFunction(_ x: Tensor, causal: Bool) -> Tensor {
-        feedForward(residual: x, merged: attn.attend(ln1(x), causal: causal))
+        let normed = ln1(x)
+        let merged = attn.attend(normed, causal: causal)
+        release(normed, readBy: attn.inProjWeight)
+        return feedForward(residual: x, merged: merged)
     }
 
     /// The block's output at token 0 only, x: [B, T, width] → [B, 1, width]: every token still
@@ -96,14 +99,26 @@ struct ResidualAttentionBlock {
     /// about 5/6 of that block's work. Non-causal only.
     func classToken(_ x: Tensor) -> Tensor {
         let b = x.shape[0], w = x.shape[2]
-        let merged = attn.attendFirstToken(ln1(x))
+        let normed = ln1(x)
+        let merged = attn.attendFirstToken(normed)
+        release(normed, readBy: attn.inProjWeight)
         return feedForward(residual: gatherRows(x, at: [Int](repeating: 0, count: b)).reshaped([b, 1, w]), merged: merged)
     }
 
     /// Projects the merged heads [B, T, W], adds to `residual` [B, T, W], then the MLP half.
+    /// Temporaries whose readers do not need them in backward (frozen products, sums) are
+    /// released as soon as they are used: with frozen weights a block keeps only the residual
+    /// stream, q|k|v, the attention weights, the LayerNorm inputs and c_fc's output.
     private func feedForward(residual x: Tensor, merged: Tensor) -> Tensor {
-        let x1 = x + attn.outProj(merged)
-        return x1 + mlp(ln2(x1))
+        let projected = attn.outProj(consuming: merged)
+        let x1 = x + projected
+        release(projected, readBy: nil)
+        let normed = ln2(x1)
+        let mlpOut = mlp(normed)
+        release(normed, readBy: mlp.cFc.weight)
+        let y = x1 + mlpOut
+        release(mlpOut, readBy: nil)
+        return y
     }
 }
 

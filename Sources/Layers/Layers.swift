@@ -19,6 +19,23 @@ public struct Linear {
 
     /// x [..., in] → [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor { Tensor.linear(x, weight: weight, bias: bias) }
+
+    /// The same, for an x that nothing else reads: released once used when the weight is frozen
+    /// (see ``release(_:readBy:)``).
+    public func callAsFunction(consuming x: Tensor) -> Tensor {
+        let y = self(x)
+        release(x, readBy: weight)
+        return y
+    }
+}
+
+/// Releases the values of `temporary`, an op result the caller drops, once its only reader has
+/// used it, when that reader's backward pass does not need them: a product with `weight` needs its
+/// input only for the weight's own gradient, so with a frozen weight the values can go (see
+/// ``Tensor/discardValues()``). Pass nil for a reader that never needs them (a sum).
+public func release(_ temporary: Tensor, readBy weight: Tensor?) {
+    guard !temporary.isLeaf, weight?.requiresGrad != true else { return }
+    temporary.discardValues()
 }
 
 /// PyTorch's `nn.LayerNorm` over the last dimension, with per-feature affine `weight` and `bias`.
@@ -64,11 +81,11 @@ public struct Conv2d {
         Tensor.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
     }
 
-    /// The same, for an x that nothing else reads: with frozen weights its backward pass does not
-    /// need x's values, so they are released (``Tensor/discardValues()``) once the output exists.
+    /// The same, for an x that nothing else reads: released once used when the weight is frozen
+    /// (see ``release(_:readBy:)``).
     public func callAsFunction(consuming x: Tensor) -> Tensor {
         let y = self(x)
-        if !weight.requiresGrad && !x.isLeaf { x.discardValues() }
+        release(x, readBy: weight)
         return y
     }
 }

@@ -54,13 +54,13 @@ public struct ResnetBlock {
 
     /// x [N, in, H, W] → [N, out, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        // The activations feed only frozen-weight convolutions and the sum, whose backward passes
-        // do not read them: they are released as soon as they are used (conv1's output stays,
-        // norm2's backward needs it).
+        // The activations feed only convolutions and the sum, whose backward passes do not read
+        // them when the weights are frozen: they are released as soon as they are used (conv1's
+        // output stays, norm2's backward needs it).
         let h = conv1(consuming: norm1.withSiLU(x))
         let residual = conv2(consuming: norm2.withSiLU(h))
         let out = (ninShortcut?(x) ?? x) + residual
-        if !conv2.weight.requiresGrad && !residual.isLeaf { residual.discardValues() }
+        release(residual, readBy: nil)
         return out
     }
 }
