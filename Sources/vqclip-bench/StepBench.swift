@@ -57,13 +57,14 @@ struct StepBenchmark {
         let adam = Adam(parameters: [z], learningRate: 0.1)
         var rng = SeededGenerator(seed: 5)
 
-        var times: [[String: Double]] = []
+        var times: [[String: Double]] = [], cpuTimes: [[String: Double]] = []
         for _ in 0...steps {
-            var t: [String: Double] = [:]
+            var t: [String: Double] = [:], cpu: [String: Double] = [:]
             func timed<T>(_ phase: String, _ body: () -> T) -> T {
-                let start = DispatchTime.now().uptimeNanoseconds
+                let start = DispatchTime.now().uptimeNanoseconds, startCPU = cpuSeconds()
                 let result = body()
                 t[phase, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+                cpu[phase, default: 0] += cpuSeconds() - startCPU
                 return result
             }
             adam.zeroGrad()
@@ -83,6 +84,7 @@ struct StepBenchmark {
                 Renderer.clampToCodebook(z, quantizer: vqgan.quantizer)
             }
             times.append(t)
+            cpuTimes.append(cpu)
         }
         // The first step warms caches and allocators; the median of the rest is reported.
         let measured = Array(times.dropFirst())
@@ -92,16 +94,23 @@ struct StepBenchmark {
         }
         let stepSeconds = median(measured.map { $0.values.reduce(0, +) })
         let breakdown = Self.phases.map { phase in (phase, median(measured.map { t in t[phase] ?? 0 })) }
+        // CPU seconds of all threads per phase: steadier than wall time when other processes share
+        // the cores (on a quiet machine, about threads × the wall time of the parallel phases).
+        let cpuBreakdown = Self.phases.map { phase in (phase, median(cpuTimes.dropFirst().map { t in t[phase] ?? 0 })) }
         let peak = peakRSSBytes()
         if json {
             let parts = breakdown.map { "\"\($0.0)\":\(rounded($0.1))" }.joined(separator: ",")
+            let cpuParts = cpuBreakdown.map { "\"\($0.0)\":\(rounded($0.1))" }.joined(separator: ",")
             print("{\"tool\":\"vqclip\",\"size\":\(size),\"threads\":\(threads),\"cutn\":\(cutn),\"steps\":\(steps),"
-                  + "\"step_s\":\(rounded(stepSeconds)),\"peak_rss_bytes\":\(peak),\"breakdown\":{\(parts)},"
+                  + "\"step_s\":\(rounded(stepSeconds)),\"peak_rss_bytes\":\(peak),\"breakdown\":{\(parts)},\"cpu_breakdown\":{\(cpuParts)},"
                   + "\"gemm_gflops\":\(rounded(gemm))}")
         } else {
             print("vqclip step at \(size)x\(size), \(cutn) cutouts, \(threads) threads: \(String(format: "%.3f", stepSeconds)) s "
                   + "(median of \(steps)), peak RSS \(String(format: "%.2f", Double(peak) / 1e9)) GB, sgemm \(String(format: "%.1f", gemm)) GFLOP/s")
-            for (phase, seconds) in breakdown { print("  \(phase.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(format: "%7.3f", seconds)) s") }
+            print("  phase               wall s    cpu s")
+            for ((phase, seconds), (_, cpuSeconds)) in zip(breakdown, cpuBreakdown) {
+                print("  \(phase.padding(toLength: 18, withPad: " ", startingAt: 0)) \(String(format: "%7.3f", seconds))  \(String(format: "%7.3f", cpuSeconds))")
+            }
         }
     }
 
