@@ -8,8 +8,10 @@ of its own GEMM rate vqclip's whole step reaches.
 import json
 import sys
 
-# Multiply-adds of one step (forward + input-gradient backward ~ 3x forward) are not known here;
-# the FLOP rate uses the decoder's 3x3 convolutions and CLIP's matrix products at this size.
+# Multiply-adds of one step are not known here; the FLOP rate counts the decoder's 3x3
+# convolutions (as direct convolutions, although vqclip runs most of them as Winograd, with a
+# quarter of the multiplies) and CLIP's matrix products at this size, forward and input gradient
+# (the weights are frozen, so backward costs about what forward does).
 
 
 def step_flops(size, cutn):
@@ -21,7 +23,7 @@ def step_flops(size, cutn):
         flops += blocks * 2 * 2 * 9 * c * c * pixels
     tokens, width, layers = 50, 768, 12
     flops += cutn * layers * (2 * 12 * tokens * width * width + 2 * 2 * tokens * tokens * width)
-    return 3 * flops                              # forward + input-gradient backward
+    return 2 * flops                              # forward + input-gradient backward
 
 
 def main():
@@ -42,7 +44,7 @@ def main():
         ratio = f"{a / b:7.2f}" if b else "      -"
         print(f"  {name:18s} {a:9.3f} {(f'{b:9.3f}' if b else '        -')} {ratio}")
     rate = step_flops(ours["size"], ours["cutn"]) / ours["step_s"] * 1e-9
-    print(f"  whole step at {rate:.1f} GFLOP/s = {rate / ours['gemm_gflops']:.2f} of this run's sgemm rate "
+    print(f"  whole step at {rate:.1f} direct-equivalent GFLOP/s = {rate / ours['gemm_gflops']:.2f} of this run's sgemm rate "
           f"({ours['gemm_gflops']:.1f} GFLOP/s)")
 
 
