@@ -34,13 +34,16 @@ let package = Package(
         .systemLibrary(name: "CGIF", providers: [.apt(["libgif-dev"])]),
         // glibc allocator thresholds (mallopt is not exported by Swift's Glibc module).
         .target(name: "CAllocator"),
+        // Winograd's data transforms on 8-float vectors, compiled for AVX2 and the baseline and
+        // chosen at run time (Swift compiles for one instruction set).
+        .target(name: "CWinograd"),
 
         // MARK: Libraries
         /// Paths as bytes: a reversible String form for names that are not UTF-8, and the file
         /// operations that hand the exact bytes to the system.
         .target(name: "FilePaths"),
         /// Dense Float32 tensors, reverse-mode autodiff and the differentiable ops.
-        .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator"], swiftSettings: optimizeAlways),
+        .target(name: "Tensors", dependencies: ["COpenBLAS", "CAllocator", "CWinograd"], swiftSettings: optimizeAlways),
         /// PNG and JPEG reading and writing.
         .target(name: "ImageCodecs", dependencies: ["FilePaths", "CPNG", "CJPEG", "CZlib", "CGIF"], swiftSettings: optimizeAlways),
         /// Where images meet tensors: RGBImage ↔ [1, 3, H, W] Float tensors.

@@ -12,30 +12,12 @@
 //
 // Only frozen weights take this path (render-time decoding): their transform is computed once and
 // cached, and backward needs only the input gradient, itself a 3x3 pad-1 convolution of dY with
-// the flipped, channel-transposed kernel (cached the same way). Tiles are processed in blocks that
-// stay in cache: a worker transforms a block of input tiles, runs the 36 GEMMs on one core, and
-// transforms the products straight into the output, so the full transformed tensors never exist.
+// the flipped, channel-transposed kernel, whose transform is read off the forward one. Tiles are
+// processed in blocks that stay in cache: a worker transforms a block of input tiles (CWinograd,
+// eight tiles per vector), runs the 36 GEMMs on one core, and transforms the products straight
+// into the output, so the full transformed tensors never exist.
 
-private let r2: Float = 1.41421356237309505   // √2
-private let h2: Float = 0.70710678118654752   // √2/2
-
-/// Eight tiles' values of one transform entry: the transforms run on eight tiles at once.
-private typealias F8 = SIMD8<Float>
-
-/// Bᵀ d for one column of six samples (the input transform along one axis), for eight tiles.
-@inline(__always)
-private func inputTransform(_ d0: F8, _ d1: F8, _ d2: F8, _ d3: F8, _ d4: F8, _ d5: F8) -> (F8, F8, F8, F8, F8, F8) {
-    let a = d4 - 0.5 * d2, b = r2 * d3 - h2 * d1
-    let c = d4 - 2 * d2, e = h2 * d3 - r2 * d1
-    return (d0 - 2.5 * d2 + d4, a + b, a - b, c + e, c - e, d1 - 2.5 * d3 + d5)
-}
-
-/// Aᵀ m for six transform-domain samples (the output transform along one axis), for eight tiles.
-@inline(__always)
-private func outputTransform(_ m0: F8, _ m1: F8, _ m2: F8, _ m3: F8, _ m4: F8, _ m5: F8) -> (F8, F8, F8, F8) {
-    let p = m1 + m2, q = m1 - m2, s = m3 + m4, t = m3 - m4
-    return (m0 + p + s, r2 * q + h2 * t, 2 * p + 0.5 * s, (2 * r2) * q + (0.5 * h2) * t + m5)
-}
+import CWinograd
 
 /// G [6, 3] in double precision (rows for the points 0, √2, −√2, √2/2, −√2/2, ∞).
 private let winogradG: [[Double]] = {
@@ -113,7 +95,8 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ ou
             m.withUnsafeMutableBufferPointer { pm in
                 while let b = queue.claim() {
                     let first = b * block, count = min(block, g.tiles - first)
-                    transformInput(X.pointer, pv.baseAddress!, g, first: first, count: count, stride: block)
+                    vqclip_winograd_input(X.pointer, pv.baseAddress!, Int32(g.cin), Int32(g.h), Int32(g.w),
+                                          Int32(g.tilesY), Int32(g.tilesX), first, Int32(count), Int32(block))
                     for p in 0..<36 {
                         // M[p] [Cout, count] = U[p] [Cout, Cin] · V[p] [Cin, count], or for the input
                         // gradient σ · U[π(p)]ᵀ · V[p].
@@ -125,152 +108,9 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ ou
                              pv.baseAddress! + p * g.cin * block, ldb: block,
                              beta: 0, pm.baseAddress! + p * g.cout * block, ldc: block)
                     }
-                    transformOutput(pm.baseAddress!, O.pointer, g, first: first, count: count, stride: block,
-                                    accumulate: accumulate)
-                }
-            }
-        }
-    }
-}
-
-/// Where tile `tile` (counted over all images) starts: its image and the top-left output pixel.
-@inline(__always)
-private func tileOrigin(_ tile: Int, _ g: WinogradGeometry) -> (image: Int, y: Int, x: Int) {
-    let perImage = g.tilesY * g.tilesX
-    let inImage = tile % perImage
-    return (tile / perImage, 4 * (inImage / g.tilesX), 4 * (inImage % g.tilesX))
-}
-
-/// Whether tiles `first ..< first + 8` lie in one tile row with all their 6x6 input patches inside
-/// the image, so that their samples can be read without bounds checks.
-@inline(__always)
-private func isInteriorRun(_ first: Int, _ g: WinogradGeometry) -> Bool {
-    let a = tileOrigin(first, g), b = tileOrigin(first + 7, g)
-    return a.image == b.image && a.y == b.y && a.y >= 1 && a.y + 5 <= g.h && a.x >= 1 && b.x + 5 <= g.w
-}
-
-/// V[p, ci, j] = (Bᵀ d B)[p] for the tiles `first ..< first + count` (j = tile − first), where d is
-/// the 6x6 input patch at rows y − 1 ..< y + 5 and columns x − 1 ..< x + 5 of the tile's origin,
-/// zero outside the image. Eight tiles at a time, one per SIMD lane.
-private func transformInput(_ x: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-                            first: Int, count: Int, stride: Int) {
-    let pointStride = g.cin * stride
-    let plane = g.h * g.w
-    let d = UnsafeMutablePointer<F8>.allocate(capacity: 36)   // d[r][c] for the eight tiles
-    defer { d.deallocate() }
-    for j0 in Swift.stride(from: 0, to: count, by: 8) {
-        let lanes = min(8, count - j0)
-        let fast = lanes == 8 && isInteriorRun(first + j0, g)
-        let origins = (0..<8).map { tileOrigin(first + j0 + min($0, lanes - 1), g) }
-        for ci in 0..<g.cin {
-            if fast {
-                let o = origins[0]
-                for r in 0..<6 {
-                    let row = x + (o.image * g.cin + ci) * plane + (o.y - 1 + r) * g.w + o.x - 1
-                    for c in 0..<6 {
-                        d[r * 6 + c] = F8(row[c], row[c + 4], row[c + 8], row[c + 12],
-                                          row[c + 16], row[c + 20], row[c + 24], row[c + 28])
-                    }
-                }
-            } else {
-                d.update(repeating: F8(), count: 36)
-                for lane in 0..<lanes {
-                    let o = origins[lane]
-                    let base = x + (o.image * g.cin + ci) * plane
-                    for r in 0..<6 {
-                        let y = o.y - 1 + r
-                        guard y >= 0 && y < g.h else { continue }
-                        for c in 0..<6 {
-                            let xx = o.x - 1 + c
-                            if xx >= 0 && xx < g.w { d[r * 6 + c][lane] = base[y * g.w + xx] }
-                        }
-                    }
-                }
-            }
-            // Columns: t = Bᵀ d (in place, column by column); then rows: V = t B.
-            for c in 0..<6 {
-                let o = inputTransform(d[c], d[6 + c], d[12 + c], d[18 + c], d[24 + c], d[30 + c])
-                d[c] = o.0; d[6 + c] = o.1; d[12 + c] = o.2; d[18 + c] = o.3; d[24 + c] = o.4; d[30 + c] = o.5
-            }
-            let dst = v + ci * stride + j0
-            for r in 0..<6 {
-                let o = inputTransform(d[r * 6], d[r * 6 + 1], d[r * 6 + 2], d[r * 6 + 3], d[r * 6 + 4], d[r * 6 + 5])
-                let base = dst + r * 6 * pointStride
-                @inline(__always) func store(_ k: Int, _ value: F8) {
-                    let p = base + k * pointStride
-                    if lanes == 8 {
-                        UnsafeMutableRawPointer(p).storeBytes(of: value, as: F8.self)
-                    } else {
-                        for lane in 0..<lanes { p[lane] = value[lane] }
-                    }
-                }
-                store(0, o.0); store(1, o.1); store(2, o.2); store(3, o.3); store(4, o.4); store(5, o.5)
-            }
-        }
-    }
-}
-
-/// out tile (4x4, clipped at the image's edge) = Aᵀ M A for every output channel of the tiles
-/// `first ..< first + count`, written or (with `accumulate`) added. Eight tiles at a time.
-private func transformOutput(_ m: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-                             first: Int, count: Int, stride: Int, accumulate: Bool) {
-    let pointStride = g.cout * stride
-    let plane = g.h * g.w
-    let t = UnsafeMutablePointer<F8>.allocate(capacity: 24)   // [4, 6]
-    defer { t.deallocate() }
-    for j0 in Swift.stride(from: 0, to: count, by: 8) {
-        let lanes = min(8, count - j0)
-        let origins = (0..<8).map { tileOrigin(first + j0 + min($0, lanes - 1), g) }
-        let run = lanes == 8 && isInteriorRun(first + j0, g)
-        for co in 0..<g.cout {
-            let src = m + co * stride + j0
-            // Columns of M: t = Aᵀ M.
-            for c in 0..<6 {
-                @inline(__always) func load(_ r: Int) -> F8 {
-                    let p = src + (r * 6 + c) * pointStride
-                    if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
-                    var v = F8()
-                    for lane in 0..<lanes { v[lane] = p[lane] }
-                    return v
-                }
-                let o = outputTransform(load(0), load(1), load(2), load(3), load(4), load(5))
-                t[c] = o.0; t[6 + c] = o.1; t[12 + c] = o.2; t[18 + c] = o.3
-            }
-            for r in 0..<4 {
-                let o = outputTransform(t[r * 6], t[r * 6 + 1], t[r * 6 + 2], t[r * 6 + 3], t[r * 6 + 4], t[r * 6 + 5])
-                if run {
-                    // Eight tiles side by side: row r of the output is 32 consecutive samples,
-                    // o.0..o.3 interleaved.
-                    let origin = origins[0]
-                    let row = out + (origin.image * g.cout + co) * plane + (origin.y + r) * g.w + origin.x
-                    for lane in 0..<8 {
-                        let q = row + 4 * lane
-                        if accumulate {
-                            q[0] += o.0[lane]; q[1] += o.1[lane]; q[2] += o.2[lane]; q[3] += o.3[lane]
-                        } else {
-                            q[0] = o.0[lane]; q[1] = o.1[lane]; q[2] = o.2[lane]; q[3] = o.3[lane]
-                        }
-                    }
-                    continue
-                }
-                for lane in 0..<lanes {
-                    let origin = origins[lane]
-                    guard origin.y + r < g.h else { continue }
-                    let row = out + (origin.image * g.cout + co) * plane + (origin.y + r) * g.w + origin.x
-                    let cols = min(4, g.w - origin.x)
-                    let values = (o.0[lane], o.1[lane], o.2[lane], o.3[lane])
-                    if cols == 4 {
-                        if accumulate {
-                            row[0] += values.0; row[1] += values.1; row[2] += values.2; row[3] += values.3
-                        } else {
-                            row[0] = values.0; row[1] = values.1; row[2] = values.2; row[3] = values.3
-                        }
-                    } else {
-                        for c in 0..<cols {
-                            let value = c == 0 ? values.0 : c == 1 ? values.1 : c == 2 ? values.2 : values.3
-                            if accumulate { row[c] += value } else { row[c] = value }
-                        }
-                    }
+                    vqclip_winograd_output(pm.baseAddress!, O.pointer, Int32(g.cout), Int32(g.h), Int32(g.w),
+                                           Int32(g.tilesY), Int32(g.tilesX), first, Int32(count), Int32(block),
+                                           accumulate ? 1 : 0)
                 }
             }
         }

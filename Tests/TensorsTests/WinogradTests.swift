@@ -2,6 +2,7 @@
 // the input gradient (written fresh and accumulated), ragged edges, several images, and the
 // transformed-weight cache noticing weights changed in place.
 
+import CWinograd
 import Testing
 import TestSupport
 @testable import Tensors
@@ -54,6 +55,25 @@ import TestSupport
         assertParity(grads[2], grads[0], tolerance: 1e-5, "winograd, accumulated")
         assertParity(grads[3], grads[0], tolerance: 1e-5, "winograd, fresh")
         #expect(parityError(grads[2], grads[0]) > 0, "the Winograd path was not taken")
+    }
+
+    @Test func bothInstructionSetsGiveTheSameBits() {
+        // The transforms are compiled for AVX2 and for the baseline, without FMA contraction.
+        let x = Tensor.randn([2, 40, 19, 37], seed: 10, requiresGrad: true)
+        let weight = Tensor.randn([48, 40, 3, 3], std: 0.07, seed: 11)
+        let bias = Tensor.randn([48], seed: 12)
+        var outputs: [[Float]] = [], grads: [[Float]] = []
+        for baseline in [false, true] {
+            vqclip_winograd_force_baseline(baseline ? 1 : 0)
+            x.zeroGrad()
+            let y = Self.result(x, weight, bias, winograd: true)
+            (y * y).sum().backward()
+            outputs.append(y.data)
+            grads.append(x.grad!.data)
+        }
+        vqclip_winograd_force_baseline(0)
+        #expect(outputs[0] == outputs[1])
+        #expect(grads[0] == grads[1])
     }
 
     @Test func weightsChangedInPlaceAreTransformedAgain() {
