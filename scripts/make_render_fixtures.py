@@ -224,7 +224,8 @@ def make_tiny():
         tokens[i, 1:n - 1] = torch.randint(1, vocab - 2, (n - 2,))
         tokens[i, n - 1] = vocab - 1
     weights = [1.0, -0.5, 0.7]
-    # The third prompt's stop sits at the median of its distances, so the gate passes some views only.
+    # The third prompt's stop sits between the middle two of its sorted distances, so the gate
+    # passes some views only, and none sits near the gate (where the last bit would decide).
     stops = [-math.inf, -math.inf, -math.inf]
     loss, parts, grad, z1, out, cutouts = reference_step(vqgan, clip_model, z0, windows, cut_size, tokens,
                                                          weights, stops, 0.0)
@@ -233,7 +234,8 @@ def make_tiny():
                                         torch.tensor(STD)[None, :, None, None]).float()
         text = clip_model.encode_text(tokens[2:3]).float()
         dists = spherical_dist_loss(feats.unsqueeze(1), text.unsqueeze(0)).flatten()
-    stops[2] = float(dists.median())
+    ordered = dists.sort().values
+    stops[2] = float((ordered[len(ordered) // 2] + ordered[len(ordered) // 2 + 1]) / 2)
     init_weight = 0.3
     loss, parts, grad, z1, out, cutouts = reference_step(vqgan, clip_model, z0, windows, cut_size, tokens,
                                                          weights, stops, init_weight, z_orig)
