@@ -3,18 +3,12 @@
 
 WT_TARGET static void WT_NAME(input)(const float *x, float *v, int channels, int h, int w, int tiles_y,
                                      int tiles_x, long first, int count, int stride) {
-    const long per_image = (long)tiles_y * tiles_x;
     const long point_stride = (long)channels * stride;
     const long plane = (long)h * w;
     for (int j0 = 0; j0 < count; j0 += 8) {
         const int lanes = count - j0 < 8 ? count - j0 : 8;
         long image[8]; int oy[8], ox[8];
-        for (int k = 0; k < 8; k++) {
-            long t = first + j0 + (k < lanes ? k : lanes - 1);
-            image[k] = t / per_image;
-            oy[k] = 4 * (int)((t % per_image) / tiles_x);
-            ox[k] = 4 * (int)(t % tiles_x);
-        }
+        tile_origins(first + j0, lanes, tiles_y, tiles_x, image, oy, ox);
         /* Eight tiles side by side in one tile row, every patch inside the image: rows of 34
            consecutive samples, deinterleaved by shuffles. */
         const int fast = lanes == 8 && image[0] == image[7] && oy[0] == oy[7] && oy[0] >= 1 && oy[0] + 5 <= h
@@ -75,18 +69,12 @@ WT_TARGET static void WT_NAME(input)(const float *x, float *v, int channels, int
 
 WT_TARGET static void WT_NAME(output)(const float *m, float *out, int channels, int h, int w, int tiles_y,
                                       int tiles_x, long first, int count, int stride, int accumulate) {
-    const long per_image = (long)tiles_y * tiles_x;
     const long point_stride = (long)channels * stride;
     const long plane = (long)h * w;
     for (int j0 = 0; j0 < count; j0 += 8) {
         const int lanes = count - j0 < 8 ? count - j0 : 8;
         long image[8]; int oy[8], ox[8];
-        for (int k = 0; k < 8; k++) {
-            long t = first + j0 + (k < lanes ? k : lanes - 1);
-            image[k] = t / per_image;
-            oy[k] = 4 * (int)((t % per_image) / tiles_x);
-            ox[k] = 4 * (int)(t % tiles_x);
-        }
+        tile_origins(first + j0, lanes, tiles_y, tiles_x, image, oy, ox);
         /* Eight whole 4x4 blocks side by side: each output row is 32 consecutive samples. */
         const int fast = lanes == 8 && image[0] == image[7] && oy[0] == oy[7] && oy[0] + 4 <= h && ox[7] + 4 <= w;
         for (int c = 0; c < channels; c++) {

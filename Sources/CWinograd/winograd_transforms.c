@@ -45,6 +45,17 @@ WT_INLINE void output_1d(v8 *m, int step) {
     m[3 * step] = (2.0f * r2) * q + (0.5f * h2) * t + m5;
 }
 
+/* Image and 4x4 block origin of the tiles first ..< first + lanes (the last repeated up to 8). */
+WT_INLINE void tile_origins(long first, int lanes, int tiles_y, int tiles_x, long image[8], int oy[8], int ox[8]) {
+    const long per_image = (long)tiles_y * tiles_x;
+    for (int k = 0; k < 8; k++) {
+        long t = first + (k < lanes ? k : lanes - 1);
+        image[k] = t / per_image;
+        oy[k] = 4 * (int)((t % per_image) / tiles_x);
+        ox[k] = 4 * (int)(t % tiles_x);
+    }
+}
+
 #if defined(__x86_64__)
 #define WT_TARGET __attribute__((target("avx2,fma")))
 #define WT_NAME(f) f##_avx2
