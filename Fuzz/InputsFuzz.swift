@@ -6,6 +6,7 @@
 //   -D FUZZ_PROMPT   the render prompt syntax (`|`, `^`, `:weight:stop`)
 //   -D FUZZ_BATCHLINE a batch prompt file: bytes to lines (paths kept as bytes), each line split
 //                    into prompt and option words, the prompt parsed
+//   -D FUZZ_CAPTION   ShapeWorld's caption parser: any text, and the canonical caption round trip
 // Not part of the Swift package: never built by `swift build` / `swift test`.
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -22,6 +23,16 @@ public func inputsFuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     #elseif FUZZ_BATCHLINE
     fuzzBatchFile(bytes)
+    #elseif FUZZ_CAPTION
+    // Any text parses or is refused; a scene's canonical caption parses back to the same scene
+    // with nothing left out.
+    let text = String(decoding: bytes, as: UTF8.self)
+    if let parsed = try? CaptionParser.parse(text) {
+        let caption = parsed.spec.caption
+        guard let again = try? CaptionParser.parse(caption) else { preconditionFailure("canonical caption refused: \(caption)") }
+        precondition(again.spec == parsed.spec, "\(caption) parses to \(again.spec), not \(parsed.spec)")
+        precondition(again.ignored.isEmpty, "\(caption) leaves out \(again.ignored)")
+    }
     #else
     let text = String(decoding: bytes, as: UTF8.self)
     if let sets = try? PromptSyntax.parse(text) {

@@ -2,14 +2,14 @@
 # Fuzzes the readers of untrusted input with libFuzzer + AddressSanitizer (not part of `swift test`/CI).
 #   [MAX_LEN=bytes] scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGETS...]
 #   targets: pickle safetensors checkpoint (checkpoint readers), png jpeg (image decoders), prompt (prompt syntax),
-#            batchline (batch prompt files: lines, option words, paths as bytes)
+#            batchline (batch prompt files: lines, option words, paths as bytes), caption (ShapeWorld captions)
 # Seeds come from Tests/CheckpointsTests/Fixtures (data.pkl of each zip, whole small files);
 # corpora and crash reproducers are kept in .build/fuzz/. Prints executions and crashes per target.
 set -eu
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-120}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-pickle safetensors checkpoint png jpeg prompt batchline}
+TARGETS=${*:-pickle safetensors checkpoint png jpeg prompt batchline caption}
 SWIFTC=${SWIFTC:-swiftc}
 OUT=.build/fuzz
 FIX=Tests/CheckpointsTests/Fixtures
@@ -35,6 +35,12 @@ cp Sources/Generation/Prompts.swift Fuzz/InputsFuzz.swift "$OUT/prompt-src/"
 rm -rf "$OUT/batchline-src" && mkdir -p "$OUT/batchline-src"
 cp Sources/vqclip/BatchLineSyntax.swift Sources/FilePaths/PathBytes.swift Sources/Generation/Prompts.swift Fuzz/InputsFuzz.swift \
     "$OUT/batchline-src/"
+# The caption parser with the scene types it fills (SeededGenerator from Tensors, without the tensors).
+rm -rf "$OUT/caption-src" && mkdir -p "$OUT/caption-src"
+cp Sources/ShapeWorld/CaptionParser.swift Sources/ShapeWorld/Scene.swift Sources/ShapeWorld/Vocabulary.swift \
+    Sources/Tensors/Random.swift Fuzz/InputsFuzz.swift "$OUT/caption-src/"
+sed -i '/^extension Tensor {/,/^}/d' "$OUT/caption-src/Random.swift"
+sed -i '/^import Tensors$/d' "$OUT"/caption-src/*.swift
 # Each snapshot is one module: the FilePaths sources are in it rather than imported.
 sed -i '/^import FilePaths$/d' "$OUT"/img/*.swift "$OUT"/batchline-src/*.swift
 
@@ -61,6 +67,11 @@ seed() {
         printf 'a red circle:2 | blurry:-1 | a cat:1:0.5 ^ a dog' > "$corpus/story"
         printf 'http://example:80 | note: x:1e3:-inf' > "$corpus/colons"
         printf ' | ^ | :1' > "$corpus/empty" ;;
+    caption)
+        split -l 1 prompts/shapes.txt "$corpus/shapes-"
+        printf 'a red circle, a blue square and a green star' > "$corpus/three"
+        printf 'tiny black triangle right of a big pink hexagon, top left, on cyan' > "$corpus/pair"
+        printf 'the photo of one little orange star at the bottom against purple' > "$corpus/template" ;;
     batchline)
         cp prompts/*.txt "$corpus/" 2>/dev/null || true
         printf '%s\r\n' '# comment' '' '  a red circle --seed 3 --init-image "my picture.png"' \
@@ -81,7 +92,7 @@ for target in $TARGETS; do
         # shellcheck disable=SC2086
         build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name ImagesFuzz $IMAGE_FLAGS
             $(ls "$OUT"/img/*.swift) $OUT/img/jpeg_shim.o -lpng16 -ljpeg -lgif -lz -o $binary" ;;
-    prompt|batchline)
+    prompt|batchline|caption)
         build="$SWIFTC -sanitize=fuzzer,address -parse-as-library -O -g -D $flag -module-name PromptFuzz
             $(ls "$OUT/$target"-src/*.swift) -o $binary" ;;
     *)
