@@ -33,6 +33,28 @@ public struct ModelError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum ModelLocator {
+    /// Loads the CLIP model at `url` with the tokenizer that goes with it (weights frozen). A file
+    /// of another kind is named as what it is ("a taming VQGAN …, not a CLIP model"), and a model
+    /// whose text tower cannot take the tokenizer's ids is refused here rather than at the first
+    /// prompt.
+    public static func loadCLIP(_ url: URL) throws -> (model: CLIPModel, tokenizer: Tokenizer) {
+        let model: CLIPModel
+        do { model = try CLIPModel(contentsOf: url) } catch {
+            let file = Files.isDirectory(url.path) ? url.appendingPathComponent("model.safetensors") : url
+            if let sd = try? loadStateDict(contentsOf: file), let other = VQModel.recognize(sd) {
+                throw ModelError("\(url.path): a \(other.model), not a CLIP model")
+            }
+            throw error
+        }
+        let tokenizer = try CLIPModel.tokenizer(for: url)
+        let vocabulary = model.configuration.vocabSize
+        guard max(tokenizer.startID, tokenizer.endID) < vocabulary else {
+            throw ModelError("\(url.path): its text tower has \(vocabulary) tokens, but the tokenizer's ids go up to "
+                             + "\(max(tokenizer.startID, tokenizer.endID)) (a model for another vocabulary)")
+        }
+        return (model, tokenizer)
+    }
+
     /// The folder searched for models named without a path: `VQCLIP_MODELS`, or ~/.cache/vqclip.
     public static func modelsFolder(environment: [String: String] = PathBytes.environment()) -> URL {
         if let folder = environment["VQCLIP_MODELS"], !folder.isEmpty { return Files.url(folder) }
@@ -155,8 +177,8 @@ public struct RenderModels {
         let files = try ModelLocator.vqgan(vqganSpec, modelsFolder: modelsFolder)
         let clipURL = try ModelLocator.clip(clipSpec, modelsFolder: modelsFolder)
         let vqgan = try VQModel.load(checkpoint: files.checkpoint, config: files.config)
-        let clip = try CLIPModel(contentsOf: clipURL)
-        return RenderModels(vqgan: vqgan, clip: clip, tokenizer: try CLIPModel.tokenizer(for: clipURL),
+        let (clip, tokenizer) = try ModelLocator.loadCLIP(clipURL)
+        return RenderModels(vqgan: vqgan, clip: clip, tokenizer: tokenizer,
                             vqganIdentity: try ModelLocator.identity(name: vqganSpec, weights: files.checkpoint),
                             clipIdentity: try ModelLocator.identity(name: clipSpec, weights: clipURL))
     }

@@ -6,6 +6,7 @@ import ArgumentParser
 import CLIP
 import FilePaths
 import Foundation
+import Generation
 import ImageCodecs
 import Tensors
 
@@ -47,8 +48,7 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         let modelURL = Files.url(model)
-        let clip = try CLIPModel(contentsOf: modelURL)
-        let tokenizer = try CLIPModel.tokenizer(for: modelURL)
+        let (clip, tokenizer) = try ModelLocator.loadCLIP(modelURL)
         let size = clip.configuration.imageResolution
 
         var batch: [Float] = []

@@ -315,6 +315,14 @@ struct CLITests {
                         startingWith: "/nonexistent/clip.pt: no such file or folder")
         expectUserError(try VQClipBinary.run(["score", "/nonexistent/x.png", "--model", model.path, "--text", "a"]),
                         startingWith: "/nonexistent/x.png: cannot open file")
+        // The wrong kind of checkpoint is named as what it is; a text tower too small for the
+        // tokenizer is refused at load, with the file.
+        let vqgan = Self.fixture("VQGANTests", "tiny.ckpt")
+        expectUserError(try VQClipBinary.run(["score", "x.png", "--model", vqgan.path, "--text", "a"]),
+                        startingWith: "\(vqgan.path): a taming VQGAN f2, n_embed 16, z_channels 4, not a CLIP model")
+        let small = Self.fixture("CLIPTests", "clip-small-openai.safetensors")
+        expectUserError(try VQClipBinary.run(["score", "x.png", "--model", small.path, "--text", "a"]),
+                        startingWith: "\(small.path): its text tower has 320 tokens, but the tokenizer's ids go up to 49407")
     }
 
     @Test func inspectNamesTheModelAndListsTensors() throws {
