@@ -53,8 +53,11 @@ struct SettingsOptions: ParsableArguments {
     var changePromptEvery: Int?
 
     /// What the embedded models render best with, where the options do not say: their native
-    /// 64x64 size, and a flat gray start (random codes leave confetti the small CLIP tolerates).
-    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat"])
+    /// 64x64 size, a flat gray start (random codes leave confetti the small CLIP tolerates), and
+    /// views with the small zoom, shift and colour changes the small CLIP was trained with (the
+    /// tools' rotations, perspective and erasing show it images unlike any it has seen, and the
+    /// renders come out as diagonal stripes on dark backgrounds; see MODELS.md).
+    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat", "--augments", "Sh,Ji"])
 
     /// These options with `base`'s where these are not given.
     func laid(over base: SettingsOptions) -> SettingsOptions {
