@@ -22,11 +22,15 @@ public enum Augmentation: String, Sendable, CaseIterable, Codable {
     case perspective = "Pe"
     case jitter = "Ji"
     case erasing = "Er"
+    /// A small zoom (0.9-1.1 about the centre) and shift (up to 3% of the side): the
+    /// augmentation the embedded CLIP was trained with, which moves nothing far enough to change
+    /// the position the image shows (the tools' affine turns by up to 15° and shifts by 10%).
+    case shift = "Sh"
 
     /// nerdyrodent's default list.
     public static let defaults: [Augmentation] = [.affine, .perspective, .jitter, .erasing]
 
-    var isGeometric: Bool { self == .affine || self == .perspective }
+    var isGeometric: Bool { self == .affine || self == .perspective || self == .shift }
 }
 
 /// Settings of the pooled-and-augmented views.
@@ -63,7 +67,11 @@ public struct AugmentedViews: Sendable {
             if augmentation.isGeometric {
                 let maps = (0..<count).map { _ -> [Float] in
                     guard rng.nextUniform() < probability else { return Projective.identity }
-                    return augmentation == .affine ? randomAffineMap(&rng) : randomPerspectiveMap(&rng)
+                    switch augmentation {
+                    case .affine: return randomAffineMap(&rng)
+                    case .shift: return randomShiftMap(&rng)
+                    default: return randomPerspectiveMap(&rng)
+                    }
                 }
                 // The new warp acts on the output of the previous ones: source = previous(new(out)).
                 pending = pending.map { old in zip(old, maps).map { Projective.multiply($0, $1) } } ?? maps
@@ -96,6 +104,16 @@ public struct AugmentedViews: Sendable {
         let toOrigin: [Float] = [1, 0, -c, 0, 1, -c, 0, 0, 1]
         let back: [Float] = [1, 0, c + tx, 0, 1, c + ty, 0, 0, 1]
         let forward = Projective.multiply(back, Projective.multiply(rotation, Projective.multiply(shear, toOrigin)))
+        return Projective.inverse(forward)
+    }
+
+    /// Zoom by 0.9-1.1 about the centre and shift by up to 3% of the side; returns the
+    /// output→source map.
+    private func randomShiftMap(_ rng: inout SeededGenerator) -> [Float] {
+        let s = Float(size), c = (s - 1) / 2
+        let zoom = 0.9 + rng.nextUniform() * 0.2
+        let (tx, ty) = ((rng.nextUniform() * 0.06 - 0.03) * s, (rng.nextUniform() * 0.06 - 0.03) * s)
+        let forward: [Float] = [zoom, 0, c + tx - zoom * c, 0, zoom, c + ty - zoom * c, 0, 0, 1]
         return Projective.inverse(forward)
     }
 

@@ -60,6 +60,10 @@ public struct RenderSettings: Codable, Equatable, Sendable {
     public var initNoise: InitNoise = .codes
     /// Weight of 0.5·mean((z − z₀)²), which keeps z near where it started.
     public var initWeight: Float = 0
+    /// Weight of the image's total variation (mean absolute difference of neighbouring pixels,
+    /// ``Renderer/totalVariation(_:)``), which favours flat regions with sharp edges over the
+    /// speckle a small CLIP's gradients leave. nil (absent in settings from before it existed) is 0.
+    public var tvWeight: Float?
     /// Story mode: switch to the next `^` set every this many steps (0: never).
     public var changePromptEvery: Int = 0
 
@@ -207,7 +211,7 @@ public final class Renderer {
         case .adagrad: optimizer = Adagrad(parameters: [z], learningRate: settings.learningRate)
         }
         let quantizer = vqgan.quantizer
-        let (zStart, initWeight) = (zInitial, settings.initWeight)
+        let (zStart, initWeight, tvWeight) = (zInitial, settings.initWeight, settings.tvWeight ?? 0)
         let sets2 = promptSets
         let changeEvery = settings.changePromptEvery
         weak var weakSelf: Renderer?
@@ -219,8 +223,14 @@ public final class Renderer {
                 let views = Renderer.views(of: image, settings: settings, cutSize: resolution, using: &self.rng)
                 let features = clip.encodeImage(CLIPPreprocess.normalize(views))
                 let set = sets2[changeEvery > 0 ? (step / changeEvery) % sets2.count : 0]
-                return Renderer.objective(features: features, targets: set, z: self.z, zInitial: zStart,
-                                          initWeight: initWeight)
+                var (loss, terms) = Renderer.objective(features: features, targets: set, z: self.z, zInitial: zStart,
+                                                       initWeight: initWeight)
+                if tvWeight > 0 {
+                    let term = Renderer.totalVariation(image) * tvWeight
+                    terms.append(("tv", term.item))
+                    loss = loss + term
+                }
+                return (loss, terms)
             },
             project: { Renderer.clampToCodebook($0, quantizer: quantizer) })
         weakSelf = self
@@ -243,6 +253,17 @@ public final class Renderer {
             total = total.map { $0 + term } ?? term
         }
         return (total!, terms)
+    }
+
+    /// Anisotropic total variation of images [N, C, H, W]: the mean over every horizontal and
+    /// vertical neighbour pair of |difference|, summed over the two directions. Its gradient
+    /// is the same size wherever an edge is, so it removes speckle without blurring edges the
+    /// way a squared difference does.
+    public static func totalVariation(_ image: Tensor) -> Tensor {
+        let (h, w) = (image.shape[2], image.shape[3])
+        let across = Tensor.slice(image, axis: 3, range: 1..<w) - Tensor.slice(image, axis: 3, range: 0..<(w - 1))
+        let down = Tensor.slice(image, axis: 2, range: 1..<h) - Tensor.slice(image, axis: 2, range: 0..<(h - 1))
+        return across.abs().mean() + down.abs().mean()
     }
 
     /// z ← min(max(z, codebook min), codebook max) per channel, in place (outside the graph).

@@ -32,6 +32,9 @@ public final class CLIPTrainer {
     let decayed: Adam
     let undecayed: Adam
     let schedule: WarmupCosineSchedule
+    /// A copy of the model without gradients, refreshed before each adversarial search, so that
+    /// the ascent's backward passes compute only the image gradient (not the weights').
+    private lazy var frozen = CLIPModel.random(configuration.model)
     /// Steps completed.
     public private(set) var step = 0
 
@@ -69,16 +72,35 @@ public final class CLIPTrainer {
         }
     }
 
+    /// Replaces the model's weights (and temperature) with those of `source`, a CLIP of the same
+    /// size: the start of a fine-tuning run. The attribute heads keep their random start (the
+    /// shipped models have none).
+    public func loadInitialWeights(from source: CLIPModel) throws {
+        guard source.configuration == configuration.model else {
+            throw CLIPError("the initial model is \(source.configuration.description), the run's is \(configuration.model.description)")
+        }
+        let values = Dictionary(uniqueKeysWithValues: source.parameters.map { ($0.name, $0.tensor) })
+        for (name, tensor) in model.parameters {
+            guard let v = values[name], v.shape == tensor.shape else { throw CLIPError("the initial model has no \(name) of shape \(tensor.shape)") }
+            tensor.data = v.data
+        }
+        model.logitScaleTensor.data[0] = min(model.logitScaleTensor.data[0], CLIPLoss.maxLogitScale)
+    }
+
     /// Every trained tensor: the model's under OpenAI keys, then the heads'.
     public var trainedParameters: [(name: String, tensor: Tensor)] { model.parameters + heads.parameters }
 
     /// One step of training.
     public func trainStep() throws -> CLIPStepReport {
         let start = Date()
-        let batch = try sampler.batch(step: step)
+        var batch = try sampler.batch(step: step)
+        if let adversarial = configuration.adversarial, adversarial.steps > 0, adversarial.epsilon > 0 {
+            batch.images = try adversarialImages(batch, adversarial)
+        }
         let lr = schedule.learningRate(at: step)
         decayed.learningRate = lr
         undecayed.learningRate = lr
+        // After the adversarial search, whose backward passes also reach the heads.
         decayed.zeroGrad()
         undecayed.zeroGrad()
         let (loss, parts) = CLIPLoss.compute(imageFeatures: model.encodeImage(batch.images),
@@ -94,6 +116,64 @@ public final class CLIPTrainer {
         step += 1
         return CLIPStepReport(step: step, loss: parts, learningRate: lr, seconds: Date().timeIntervalSince(start),
                               batchSize: configuration.batchSize)
+    }
+
+    // MARK: Adversarial images
+
+    /// The batch's images with the perturbed ones moved by projected gradient ascent on the
+    /// training loss (from zero perturbation, so the result depends only on the weights and the
+    /// batch). The ascent works in pixel units: a step δ in [0, 1] pixels is δ/std in CLIP's
+    /// normalised input, and the pixel gradient is the normalised one divided by std.
+    func adversarialImages(_ batch: CLIPBatch, _ settings: CLIPAdversarialTraining) throws -> Tensor {
+        for (f, m) in zip(frozen.parameters, model.parameters) { f.tensor.data = m.tensor.data }
+        let texts = try Autograd.withoutGrad { try frozen.encodeText(batch.tokens) }
+        let shape = batch.images.shape
+        let (count, channels, plane) = (shape[0], shape[1], shape[2] * shape[3])
+        let perImage = channels * plane
+        let inverseStd = CLIPPreprocess.std.map { 1 / $0 }
+        let chosen = (0..<count).filter { settings.perturbs($0, of: count) }
+        var delta = [Float](repeating: 0, count: batch.images.count)   // pixel units
+        func shifted() -> [Float] {
+            var values = batch.images.data
+            for i in chosen {
+                for c in 0..<channels {
+                    let base = i * perImage + c * plane
+                    for k in base..<(base + plane) { values[k] += delta[k] * inverseStd[c] }
+                }
+            }
+            return values
+        }
+        let alpha = settings.stepSize, eps = settings.epsilon
+        for _ in 0..<settings.steps {
+            let input = Tensor(shape: shape, data: shifted(), requiresGrad: true)
+            let (loss, _) = CLIPLoss.compute(imageFeatures: frozen.encodeImage(input), textFeatures: texts,
+                                             logitScale: frozen.logitScaleTensor, heads: heads,
+                                             attributeWeight: configuration.attributeLossWeight,
+                                             specs: batch.specs, captions: batch.captions)
+            loss.backward()
+            guard let gradient = input.gradData else { throw CLIPError("the adversarial search got no image gradient") }
+            for i in chosen {
+                let range = (i * perImage)..<((i + 1) * perImage)
+                var g = [Float](repeating: 0, count: perImage)
+                for c in 0..<channels {
+                    for k in 0..<plane { g[c * plane + k] = gradient[range.lowerBound + c * plane + k] * inverseStd[c] }
+                }
+                switch settings.norm {
+                case .l2:
+                    let length = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    guard length > 0 else { continue }
+                    for k in 0..<perImage { delta[range.lowerBound + k] += alpha * g[k] / length }
+                    let size = delta[range].reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    if size > eps { for k in range { delta[k] *= eps / size } }
+                case .linf:
+                    for k in 0..<perImage {
+                        let moved = delta[range.lowerBound + k] + (g[k] > 0 ? alpha : g[k] < 0 ? -alpha : 0)
+                        delta[range.lowerBound + k] = min(max(moved, -eps), eps)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: shape, data: shifted())
     }
 
     // MARK: Checkpoints

@@ -20,6 +20,44 @@ public struct CLIPAugmentation: Codable, Equatable, Sendable {
     public init() {}
 }
 
+/// Adversarial training: part of each batch's images is moved, by a few steps of projected
+/// gradient ascent on the training loss, to the worst nearby image, and the step trains on those.
+/// A model trained so has input gradients that look like image features rather than noise, which
+/// is what a render that follows those gradients needs.
+public struct CLIPAdversarialTraining: Codable, Equatable, Sendable {
+    /// The ball the perturbation stays in.
+    public enum Norm: String, Codable, Sendable, CaseIterable {
+        /// Euclidean length over one image's 3·S·S values.
+        case l2
+        /// Largest change of any one value.
+        case linf
+    }
+
+    /// Ascent steps per batch.
+    public var steps: Int
+    /// Radius of the ball, in pixel units (values in [0, 1], before CLIP's normalisation).
+    public var epsilon: Float
+    public var norm: Norm
+    /// Share of each batch's images perturbed (spread evenly over the random and grouped halves).
+    public var fraction: Double
+
+    public init(steps: Int = 2, epsilon: Float = 1, norm: Norm = .l2, fraction: Double = 0.5) {
+        self.steps = steps
+        self.epsilon = epsilon
+        self.norm = norm
+        self.fraction = fraction
+    }
+
+    /// Length of one ascent step: 2.5·ε / steps, the usual choice (the path can reach the
+    /// boundary and move along it).
+    public var stepSize: Float { 2.5 * epsilon / Float(max(steps, 1)) }
+
+    /// Whether image `i` of a batch of `count` is perturbed.
+    public func perturbs(_ i: Int, of count: Int) -> Bool {
+        Int((Double(i + 1) * fraction).rounded(.down)) > Int((Double(i) * fraction).rounded(.down))
+    }
+}
+
 /// A CLIP training run's settings.
 public struct CLIPTrainingConfiguration: Codable, Equatable, Sendable {
     /// The network's size.
@@ -45,6 +83,12 @@ public struct CLIPTrainingConfiguration: Codable, Equatable, Sendable {
     /// Fresh images per zero-shot evaluation.
     public var evaluationSamples: Int
     public var augmentation: CLIPAugmentation
+    /// Adversarial training, when set (absent in runs from before it existed).
+    public var adversarial: CLIPAdversarialTraining?
+    /// The model the run started from (its path as given and the SHA-256 of its weights file),
+    /// when it did not start from random weights. Recorded for the record; resuming does not reread it.
+    public var initFrom: String?
+    public var initFromSHA256: String?
 
     public init(model: CLIPConfiguration, seed: UInt64 = 0, batchSize: Int = 128, hardNegatives: Int = 64,
                 groupedFraction: Double = 0.5, pairProbability: Double = 0.25, steps: Int = 4000, warmupSteps: Int = 200,

@@ -32,7 +32,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("cut-method"), help: ArgumentHelp("latest (default: whole image pooled and augmented) or original (random squares).", valueName: "method"))
     var cutMethod: String?
 
-    @Option(name: .long, help: ArgumentHelp("Augmentations of the latest method: comma-separated from Af,Pe,Ji,Er (default all), or none.", valueName: "list"))
+    @Option(name: .long, help: ArgumentHelp("Augmentations of the latest method: comma-separated from Af,Pe,Ji,Er (default all) and Sh (small zoom and shift), or none.", valueName: "list"))
     var augments: String?
 
     @Option(name: .long, help: "Seed: an integer or any string (render default: random, printed and recorded; batch default: 0).")
@@ -47,12 +47,18 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("init-weight"), help: "Weight of the term that keeps z near its start (default 0).")
     var initWeight: Float?
 
+    @Option(name: .customLong("tv-weight"), help: "Weight of the image's total variation, which favours flat regions with sharp edges (default 0).")
+    var tvWeight: Float?
+
     @Option(name: .customLong("change-prompt-every"), help: ArgumentHelp("Switch to the next `^` prompt set every N steps.", valueName: "N"))
     var changePromptEvery: Int?
 
     /// What the embedded models render best with, where the options do not say: their native
-    /// 64x64 size, and a flat gray start (random codes leave confetti the small CLIP tolerates).
-    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat"])
+    /// 64x64 size, a flat gray start (random codes leave confetti the small CLIP tolerates), and
+    /// views with the small zoom, shift and colour changes the small CLIP was trained with (the
+    /// tools' rotations, perspective and erasing show it images unlike any it has seen, and the
+    /// renders come out as diagonal stripes on dark backgrounds; see MODELS.md).
+    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat", "--augments", "Sh,Ji"])
 
     /// These options with `base`'s where these are not given.
     func laid(over base: SettingsOptions) -> SettingsOptions {
@@ -70,6 +76,7 @@ struct SettingsOptions: ParsableArguments {
         m.initImage = initImage ?? base.initImage
         m.initNoise = initNoise ?? base.initNoise
         m.initWeight = initWeight ?? base.initWeight
+        m.tvWeight = tvWeight ?? base.tvWeight
         m.changePromptEvery = changePromptEvery ?? base.changePromptEvery
         return m
     }
@@ -113,7 +120,7 @@ struct SettingsOptions: ParsableArguments {
         if let augments {
             s.augments = augments.lowercased() == "none" ? [] : try augments.split(separator: ",").map { name in
                 guard let a = Augmentation(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--augments takes Af, Pe, Ji, Er or none, got \(name)")
+                    throw ValidationError("--augments takes Af, Pe, Ji, Er, Sh or none, got \(name)")
                 }
                 return a
             }
@@ -128,6 +135,10 @@ struct SettingsOptions: ParsableArguments {
         if let initWeight {
             guard initWeight.isFinite, initWeight >= 0 else { throw ValidationError("--init-weight must be 0 or more, got \(initWeight)") }
             s.initWeight = initWeight
+        }
+        if let tvWeight {
+            guard tvWeight.isFinite, tvWeight >= 0 else { throw ValidationError("--tv-weight must be 0 or more, got \(tvWeight)") }
+            s.tvWeight = tvWeight == 0 ? nil : tvWeight
         }
         if let changePromptEvery { try requireRange(changePromptEvery, 0...1_000_000, "change-prompt-every"); s.changePromptEvery = changePromptEvery }
         _ = try PromptSyntax.parse(prompt)
@@ -190,6 +201,7 @@ extension RenderSettings {
         for spec in imagePrompts { words += ["--image-prompt", shellQuoted(spec)] }
         if let initImage { words += ["--init-image", shellQuoted(initImage)] } else { words += ["--init-noise", initNoise.rawValue] }
         if initWeight != 0 { words += ["--init-weight", "\(initWeight)"] }
+        if let tvWeight, tvWeight != 0 { words += ["--tv-weight", "\(tvWeight)"] }
         if changePromptEvery != 0 { words += ["--change-prompt-every", "\(changePromptEvery)"] }
         words += ["--vqgan", shellQuoted(vqgan), "--clip", shellQuoted(clip), "--threads", "\(threads)"]
         return words.joined(separator: " ")

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import CLIP
+import Checkpoints
 import FilePaths
 import Foundation
 import ImageCodecs
@@ -49,6 +50,27 @@ struct TrainCLIPCommand: ParsableCommand {
     @Option(name: .customLong("eval-samples"), help: "Fresh images per zero-shot evaluation.")
     var evalSamples: Int = 300
 
+    @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from this CLIP's weights (a folder or file of the same size, e.g. EmbeddedModels/clip) instead of random ones.", valueName: "model"))
+    var initFrom: String?
+
+    @Option(name: .long, help: "Peak learning rate (default 1e-3).")
+    var lr: Float?
+
+    @Option(name: .customLong("warmup-steps"), help: "Steps of linear warm-up (default 200, at most a tenth of --steps).")
+    var warmupSteps: Int?
+
+    @Option(name: .customLong("adversarial-steps"), help: "Projected gradient ascent steps per batch for adversarial training (default 0: off).")
+    var adversarialSteps: Int = 0
+
+    @Option(name: .customLong("adversarial-eps"), help: "Radius of the adversarial perturbation in pixel units of [0, 1] (default 1 for l2, 4/255 for linf).")
+    var adversarialEps: Float?
+
+    @Option(name: .customLong("adversarial-norm"), help: ArgumentHelp("l2 (default) or linf.", valueName: "norm"))
+    var adversarialNorm: String = "l2"
+
+    @Option(name: .customLong("adversarial-fraction"), help: "Share of each batch's images perturbed (default 0.5).")
+    var adversarialFraction: Double = 0.5
+
     @Flag(name: .long, help: ArgumentHelp("A one-layer model on 32x32 images (for tests).", visibility: .hidden))
     var tiny = false
 
@@ -61,6 +83,21 @@ struct TrainCLIPCommand: ParsableCommand {
         try requireRange(threads, 1...256, "threads")
         try requireRange(checkpointEvery, 1...1_000_000, "checkpoint-every")
         try requireRange(evalSamples, 1...100_000, "eval-samples")
+        try requireRange(adversarialSteps, 0...100, "adversarial-steps")
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        if let warmupSteps { try requireRange(warmupSteps, 0...10_000_000, "warmup-steps") }
+        if let adversarialEps, !(adversarialEps > 0 && adversarialEps.isFinite) {
+            throw ValidationError("--adversarial-eps must be a positive number, got \(adversarialEps)")
+        }
+        guard CLIPAdversarialTraining.Norm(rawValue: adversarialNorm.lowercased()) != nil else {
+            throw ValidationError("--adversarial-norm must be l2 or linf, got \(adversarialNorm)")
+        }
+        guard adversarialFraction > 0 && adversarialFraction <= 1 else {
+            throw ValidationError("--adversarial-fraction must be in (0, 1], got \(adversarialFraction)")
+        }
+        if resume && (initFrom != nil || lr != nil || warmupSteps != nil || adversarialSteps != 0) {
+            throw ValidationError("--init-from, --lr, --warmup-steps and --adversarial-* are fixed by the checkpoint; leave them out with --resume")
+        }
     }
 
     func run() throws {
@@ -84,15 +121,35 @@ struct TrainCLIPCommand: ParsableCommand {
                                                           seed: seed, batchSize: batch, hardNegatives: batch / 2,
                                                           steps: steps ?? 4000, checkpointEvery: checkpointEvery,
                                                           evaluationSamples: evalSamples)
-            configuration.warmupSteps = min(configuration.warmupSteps, max(1, configuration.steps / 10))
+            configuration.warmupSteps = warmupSteps ?? min(configuration.warmupSteps, max(1, configuration.steps / 10))
+            if let lr { configuration.learningRate = lr }
+            if adversarialSteps > 0 {
+                let norm = CLIPAdversarialTraining.Norm(rawValue: adversarialNorm.lowercased())!
+                configuration.adversarial = CLIPAdversarialTraining(steps: adversarialSteps,
+                                                                    epsilon: adversarialEps ?? (norm == .l2 ? 1 : 4 / 255),
+                                                                    norm: norm, fraction: adversarialFraction)
+            }
+            var initial: CLIPModel?
+            if let initFrom {
+                let url = Files.url(initFrom)
+                let model = try CLIPModel(contentsOf: url)
+                let file = Files.isDirectory(url.path) ? url.appendingPathComponent("model.safetensors") : url
+                configuration.initFrom = initFrom
+                configuration.initFromSHA256 = try SHA256.hexDigest(ofFile: file)
+                initial = model
+            }
             trainer = CLIPTrainer(configuration: configuration, tokenizer: tokenizer)
+            if let initial {
+                do { try trainer.loadInitialWeights(from: initial) } catch { throw BadInput("\(initFrom!): \(error)") }
+            }
         }
         let c = trainer.configuration
         let reporter = Reporter(command: "train clip", json: reporting.json)
         defer { reporter.endBar() }
         reporter.start([("out", .string(directory.path)), ("seed", .uint(c.seed)), ("batch", .int(c.batchSize)),
                         ("steps", .int(c.steps)), ("from_step", .int(trainer.step)), ("threads", .int(threads)),
-                        ("model", .string(c.model.description))],
+                        ("model", .string(c.model.description)), ("init_from", c.initFrom.map { .string($0) } ?? .null),
+                        ("adversarial", c.adversarial.map { .string("\($0.steps) steps, \($0.norm.rawValue) eps \($0.epsilon), fraction \($0.fraction)") } ?? .null)],
                        summary: "training CLIP (\(c.model.description)) from step \(trainer.step) to \(c.steps), batch \(c.batchSize), \(threads) thread\(threads == 1 ? "" : "s"), into \(directory.path)")
         let log = try LogFile(directory.appendingPathComponent("log.jsonl"))
 

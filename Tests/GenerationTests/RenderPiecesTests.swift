@@ -94,4 +94,48 @@ struct RenderPiecesTests {
         let product = Projective.multiply(m, Projective.inverse(m))
         for i in 0..<9 { #expect(abs(product[i] - Projective.identity[i]) < 1e-5) }
     }
+
+    /// The small zoom-and-shift views move a bright dot by at most the zoom (10% of its distance
+    /// from the centre) plus the shift (3% of the side), plus a pixel of resampling: the
+    /// position the image shows survives.
+    @Test func shiftViewsKeepPositions() {
+        var data = [Float](repeating: 0, count: 3 * 32 * 32)
+        for c in 0..<3 { for y in 4..<8 { for x in 22..<26 { data[c * 1024 + y * 32 + x] = 1 } } }   // centre (23.5, 5.5)
+        var rng = SeededGenerator(seed: 4)
+        let views = AugmentedViews(count: 16, size: 32, augmentations: [.shift], noise: 0).apply(Tensor(shape: [1, 3, 32, 32], data: data), using: &rng)
+        var moved = 0
+        for v in 0..<16 {
+            let plane = Array(views.data[(v * 3072)..<(v * 3072 + 1024)])
+            let mass = plane.reduce(0, +)
+            #expect(mass > 8)
+            let cx = (0..<1024).reduce(Float(0)) { $0 + plane[$1] * Float($1 % 32) } / mass
+            let cy = (0..<1024).reduce(Float(0)) { $0 + plane[$1] * Float($1 / 32) } / mass
+            let (dx, dy) = (cx - 23.5, cy - 5.5)
+            #expect(abs(dx) <= 0.1 * 8 + 0.03 * 32 + 1 && abs(dy) <= 0.1 * 10 + 0.03 * 32 + 1, "view \(v): (\(cx), \(cy))")
+            if abs(dx) > 0.1 || abs(dy) > 0.1 { moved += 1 }
+        }
+        #expect(moved > 8)   // they do move (probability 0.7 each)
+    }
+
+    /// Total variation: its value on a known image, and its gradient against central differences
+    /// on an image whose values differ by at least 1/101 (so no difference crosses zero within
+    /// the step), tolerance 1e-3 relative to the largest entry plus 2e-3.
+    @Test func totalVariationValueAndGradient() {
+        // One 2x3 channel: across |1-0| + |3-1| + |0-2| + |2-0| = 7 over 4 pairs; down |2-0| + |0-1| + |2-3| = 4 over 3.
+        let image = Tensor(shape: [1, 1, 2, 3], data: [0, 1, 3, 2, 0, 2])
+        #expect(abs(Renderer.totalVariation(image).item - (7.0 / 4 + 4.0 / 3)) < 1e-6)
+        let x = Tensor(shape: [1, 3, 5, 6], data: (0..<90).map { Float(($0 * 37) % 101) / 101 }, requiresGrad: true)
+        Renderer.totalVariation(x).backward()
+        let grad = x.gradData!
+        let scale = grad.map(abs).max()!
+        for i in stride(from: 0, to: x.count, by: 7) {
+            let eps: Float = 1e-3
+            var plus = x.data, minus = x.data
+            plus[i] += eps
+            minus[i] -= eps
+            let numeric = (Renderer.totalVariation(Tensor(shape: x.shape, data: plus)).item
+                           - Renderer.totalVariation(Tensor(shape: x.shape, data: minus)).item) / (2 * eps)
+            #expect(abs(numeric - grad[i]) < 1e-3 * max(scale, 1) + 2e-3, "index \(i): analytic \(grad[i]) numeric \(numeric)")
+        }
+    }
 }

@@ -83,8 +83,10 @@ struct CLIPTrainerTests {
         #expect(mask.joined().contains(true))   // omitted attributes make some captions fit several images
     }
 
-    @Test func resumedTrainingContinuesExactly() throws {
-        let c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 8)
+    @Test(arguments: [nil, CLIPAdversarialTraining(steps: 2, epsilon: 0.5, norm: .l2, fraction: 0.5)])
+    func resumedTrainingContinuesExactly(adversarial: CLIPAdversarialTraining?) throws {
+        var c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 8)
+        c.adversarial = adversarial
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("clip-train-\(UUID().uuidString).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         let first = CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
@@ -138,5 +140,82 @@ struct CLIPTrainerTests {
         let count = model.parameters.reduce(0) { $0 + $1.tensor.count }
         #expect(count * 2 < 10_000_000)   // float16 bytes
         #expect(model.parameters.contains { $0.name == "visual.transformer.resblocks.3.attn.in_proj_weight" })
+    }
+
+    /// d loss / d image pixel, the gradient the adversarial search climbs (and the renderer
+    /// follows), against central differences at the 6 largest-gradient pixels.
+    /// Tolerance: |analytic − numeric| ≤ 2e-3 + 5e-2·max(|analytic|, |numeric|), step 2e-3.
+    @Test func objectiveImageGradientMatchesFiniteDifferences() throws {
+        let trainer = CLIPTrainer(configuration: configuration(Self.microModel, batch: 6), tokenizer: Self.tokenizer)
+        let batch = try trainer.sampler.batch(step: 1)
+        let images = Tensor(shape: batch.images.shape, data: batch.images.data, requiresGrad: true)
+        func loss(_ x: Tensor) throws -> Tensor {
+            CLIPLoss.compute(imageFeatures: trainer.model.encodeImage(x), textFeatures: try trainer.model.encodeText(batch.tokens),
+                             logitScale: trainer.model.logitScaleTensor, heads: trainer.heads, attributeWeight: 1,
+                             specs: batch.specs, captions: batch.captions).loss
+        }
+        try loss(images).backward()
+        let grad = try #require(images.gradData)
+        #expect(grad.contains { $0 != 0 })
+        for i in grad.indices.sorted(by: { abs(grad[$0]) > abs(grad[$1]) }).prefix(6) {
+            let eps: Float = 2e-3
+            var data = batch.images.data
+            data[i] += eps
+            let plus = try Autograd.withoutGrad { try loss(Tensor(shape: images.shape, data: data)).item }
+            data[i] -= 2 * eps
+            let minus = try Autograd.withoutGrad { try loss(Tensor(shape: images.shape, data: data)).item }
+            let numeric = (plus - minus) / (2 * eps)
+            #expect(abs(grad[i] - numeric) <= 2e-3 + 5e-2 * max(abs(grad[i]), abs(numeric)), "pixel \(i): analytic \(grad[i]) numeric \(numeric)")
+        }
+    }
+
+    /// The adversarial images: only the chosen share moves, each within its ball (in pixel units,
+    /// measured after undoing CLIP's normalisation; tolerance 1e-4 for rounding), and the loss on
+    /// them is higher than on the clean batch.
+    @Test(arguments: [CLIPAdversarialTraining.Norm.l2, .linf])
+    func adversarialImagesStayInTheirBallAndRaiseTheLoss(norm: CLIPAdversarialTraining.Norm) throws {
+        let settings = CLIPAdversarialTraining(steps: 3, epsilon: norm == .l2 ? 1 : 4 / 255, norm: norm, fraction: 0.5)
+        let trainer = CLIPTrainer(configuration: configuration(Self.microModel, batch: 8), tokenizer: Self.tokenizer)
+        let batch = try trainer.sampler.batch(step: 2)
+        let perturbed = try trainer.adversarialImages(batch, settings)
+        let (c, plane) = (batch.images.shape[1], batch.images.shape[2] * batch.images.shape[3])
+        #expect((0..<8).filter { settings.perturbs($0, of: 8) } == [1, 3, 5, 7])
+        for i in 0..<8 {
+            var change = [Float]()
+            for ch in 0..<c {
+                for k in 0..<plane {
+                    let index = (i * c + ch) * plane + k
+                    change.append((perturbed.data[index] - batch.images.data[index]) * CLIPPreprocess.std[ch])
+                }
+            }
+            let size = norm == .l2 ? change.reduce(0) { $0 + $1 * $1 }.squareRoot() : change.map(abs).max()!
+            if settings.perturbs(i, of: 8) {
+                #expect(size > 0.5 * settings.epsilon && size <= settings.epsilon + 1e-4, "image \(i): \(size)")
+            } else {
+                #expect(size == 0, "image \(i) moved")
+            }
+        }
+        func loss(_ images: Tensor) throws -> Float {
+            try Autograd.withoutGrad {
+                CLIPLoss.compute(imageFeatures: trainer.model.encodeImage(images), textFeatures: try trainer.model.encodeText(batch.tokens),
+                                 logitScale: trainer.model.logitScaleTensor, heads: trainer.heads, attributeWeight: 2,
+                                 specs: batch.specs, captions: batch.captions).loss.item
+            }
+        }
+        #expect(try loss(perturbed) > loss(batch.images))
+    }
+
+    /// A fine-tuning start takes every weight of the given model; the heads keep their own start.
+    @Test func initialWeightsComeFromTheGivenModel() throws {
+        let c = configuration(Self.microModel, batch: 4)
+        let source = CLIPModel.random(Self.microModel, seed: 77)
+        let trainer = CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
+        let heads = trainer.heads.parameters.map(\.tensor.data)
+        try trainer.loadInitialWeights(from: source)
+        for (a, b) in zip(trainer.model.parameters, source.parameters) where a.name != "logit_scale" {
+            #expect(a.name == b.name && a.tensor.data == b.tensor.data, "\(a.name)")
+        }
+        #expect(trainer.heads.parameters.map(\.tensor.data) == heads)
+        #expect(throws: CLIPError.self) { try trainer.loadInitialWeights(from: CLIPModel.random(CLIPTrainingConfiguration.tinyModel)) }
     }
 }
