@@ -19,7 +19,10 @@ public final class Tensor {
     public let shape: [Int]
     /// The elements in row-major order; `data.count == shape.product` (empty once
     /// ``discardValues()`` released them).
-    public var data: [Float]
+    public var data: [Float] { didSet { version &+= 1 } }
+    /// Counts changes of ``data`` (every write, in place or whole), so that values derived from a
+    /// tensor's contents (a frozen kernel's Winograd transform) can tell when they are stale.
+    private(set) var version = 0
     /// Number of elements.
     public let count: Int
     /// Whether backward computes a gradient for this tensor.

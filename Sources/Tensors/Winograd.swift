@@ -118,14 +118,14 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ ou
 }
 
 /// Transformed weights of frozen convolution kernels, computed on first use. An entry is keyed by
-/// the weight tensor and checked against a checksum of its values, so a tensor whose values were
+/// the weight tensor and remembers the tensor's ``Tensor/version``, so a tensor whose values were
 /// changed in place is transformed again rather than served stale.
 final class WinogradWeightCache: @unchecked Sendable {
     static let shared = WinogradWeightCache()
 
     private struct Entry {
         weak var tensor: Tensor?
-        let checksum: UInt64
+        let version: Int
         let u: [Float]
     }
     private let lock = Lock()
@@ -134,23 +134,15 @@ final class WinogradWeightCache: @unchecked Sendable {
     /// U [36, Cout, Cin] for `weight` [Cout, Cin, 3, 3].
     func weights(for weight: Tensor) -> [Float] {
         let key = ObjectIdentifier(weight)
-        let sum = checksum(weight.data)
-        if let hit = lock.withLock({ entries[key] }), hit.tensor === weight, hit.checksum == sum { return hit.u }
+        if let hit = lock.withLock({ entries[key] }), hit.tensor === weight, hit.version == weight.version { return hit.u }
         let u = weight.data.withUnsafeBufferPointer {
             winogradWeights($0.baseAddress!, cout: weight.shape[0], cin: weight.shape[1])
         }
         lock.withLock {
             // Drop entries whose tensors are gone, so the cache does not outlive the models.
             entries = entries.filter { $0.value.tensor != nil }
-            entries[key] = Entry(tensor: weight, checksum: sum, u: u)
+            entries[key] = Entry(tensor: weight, version: weight.version, u: u)
         }
         return u
-    }
-
-    /// FNV-1a over the values' bit patterns.
-    private func checksum(_ values: [Float]) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
-        return h
     }
 }
