@@ -6,6 +6,7 @@
 // noise; no flips and no large crops, since left/right and position are facts).
 
 import CLIP
+import Foundation
 import ShapeWorld
 import Tensors
 
@@ -59,6 +60,8 @@ public struct CLIPBatch {
     public var captions: [Caption]
     /// Token rows of the captions, padded to the longest.
     public var tokens: [[Int]]
+    /// Normalised fragment images [D, 3, S, S] that no caption fits (nil: none).
+    public var distractors: Tensor? = nil
 }
 
 /// Draws batches for a training run.
@@ -112,8 +115,60 @@ public struct CLIPBatchSampler {
             guard let m = CaptionWriter.hardNegative(of: captions[i].mention, excluding: specs[i].spec, using: &rng) else { continue }
             captions.append(Caption(text: CaptionWriter.text(for: m, using: &rng), mention: m))
         }
-        return CLIPBatch(images: images, specs: specs.map(\.spec), captions: captions,
-                         tokens: try tokenRows(captions.map(\.text)))
+        var batch = CLIPBatch(images: images, specs: specs.map(\.spec), captions: captions,
+                              tokens: try tokenRows(captions.map(\.text)))
+        // Drawn last, so that a batch without them is the batch of runs from before they existed.
+        let sources = specs.filter { $0.spec.secondary == nil && $0.objects.count == 1 }
+        if let count = c.distractors, count > 0, !sources.isEmpty {
+            var fragments: [Float] = []
+            fragments.reserveCapacity(count * 3 * side * side)
+            for k in 0..<count { fragments += distractorPixels(sources[k % sources.count], side: side, rng: &rng) }
+            batch.distractors = CLIPPreprocess.normalize(Tensor(shape: [count, 3, side, side], data: fragments))
+        }
+        return batch
+    }
+
+    /// `count` one-object scenes of the stream and a fragment image of each, [count, 3, S, S] in
+    /// [−1, 1] (for a sheet of what the distractors look like).
+    public func distractorPreview(count: Int) -> (sources: Tensor, fragments: Tensor) {
+        let side = configuration.model.imageResolution
+        var rng = SeededGenerator(seed: mixSeed(configuration.seed, 0, 0xF4A9))
+        var sources: [Float] = [], fragments: [Float] = []
+        var index = 0
+        while sources.count < count * 3 * side * side {
+            let scene = generator.scene(at: index)
+            index += 1
+            guard scene.spec.secondary == nil, scene.objects.count == 1 else { continue }
+            sources += ShapeRasterizer.render(scene, width: side, height: side).data
+            fragments += distractorPixels(scene, side: side, rng: &rng)
+        }
+        let shape = [count, 3, side, side]
+        return (Tensor(shape: shape, data: sources.map { $0 * 2 - 1 }),
+                Tensor(shape: shape, data: fragments.map { min(max($0, 0), 1) * 2 - 1 }))
+    }
+
+    /// A one-object scene redrawn as the fragments a render following a non-robust CLIP's
+    /// gradients paints, [3·S·S] values, augmented like a training image: half of the time the
+    /// object's colour as two to five smaller pieces of random shapes scattered around where the
+    /// object was, otherwise the object cut by stripes of the background colour.
+    func distractorPixels(_ scene: Scene, side: Int, rng: inout SeededGenerator) -> [Float] {
+        let object = scene.objects[0]
+        func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * Double(rng.nextUniform()) }
+        if rng.next() % 2 == 0 {
+            var pieces = scene
+            let count = 2 + Int(rng.next() % 4)
+            pieces.objects = (0..<count).map { _ in
+                var piece = object
+                piece.spec.shape = ShapeKind.allCases.randomElement(using: &rng)!
+                piece.radius = max(0.04, object.radius * uniform(0.25, 0.6))
+                piece.centerX = min(max(object.centerX + object.radius * uniform(-1.3, 1.3), 0.05), 0.95)
+                piece.centerY = min(max(object.centerY + object.radius * uniform(-1.3, 1.3), 0.05), 0.95)
+                return piece
+            }
+            return augmentedPixels(pieces, side: side, rng: &rng)
+        }
+        let angle = uniform(0, .pi), period = uniform(4, 10), duty = uniform(0.3, 0.6)
+        return augmentedPixels(scene, side: side, rng: &rng, stripes: (angle, period, duty))
     }
 
     /// Token rows for `texts`, cut to the longest row (the text tower takes any length up to its context).
@@ -125,7 +180,10 @@ public struct CLIPBatchSampler {
 
     /// The scene drawn with a small zoom and shift (applied to the layout, so edges stay sharp),
     /// then brightness, a per-channel offset and Gaussian noise: [3·S·S] values.
-    func augmentedPixels(_ scene: Scene, side: Int, rng: inout SeededGenerator) -> [Float] {
+    /// With `stripes` (angle, period in pixels, share cut), the pixels on those stripes within
+    /// 1.2 radii of the first object take the background colour before the colour changes.
+    func augmentedPixels(_ scene: Scene, side: Int, rng: inout SeededGenerator,
+                         stripes: (angle: Double, period: Double, duty: Double)? = nil) -> [Float] {
         let a = configuration.augmentation
         func uniform(_ r: ClosedRange<Float>) -> Float { r.lowerBound + (r.upperBound - r.lowerBound) * rng.nextUniform() }
         let zoom = Double(uniform(a.zoom)), dx = Double(uniform(-a.shift...a.shift)), dy = Double(uniform(-a.shift...a.shift))
@@ -138,6 +196,20 @@ public struct CLIPBatchSampler {
             return p
         }
         var data = ShapeRasterizer.render(moved, width: side, height: side).data
+        if let stripes, let object = moved.objects.first {
+            let background = ShapeRasterizer.render(Scene(spec: moved.spec, objects: []), width: 1, height: 1).data
+            let (cx, cy, r) = (object.centerX * Double(side), object.centerY * Double(side), 1.2 * object.radius * Double(side))
+            let (cosA, sinA) = (cos(stripes.angle), sin(stripes.angle))
+            for y in 0..<side {
+                for x in 0..<side {
+                    let (px, py) = (Double(x) + 0.5, Double(y) + 0.5)
+                    guard (px - cx) * (px - cx) + (py - cy) * (py - cy) < r * r else { continue }
+                    let phase = (px * cosA + py * sinA) / stripes.period
+                    guard phase - phase.rounded(.down) < stripes.duty else { continue }
+                    for ch in 0..<3 { data[ch * side * side + y * side + x] = background[ch] }
+                }
+            }
+        }
         let gain = uniform(a.brightness)
         let noise = a.noise * rng.nextUniform()
         let plane = side * side

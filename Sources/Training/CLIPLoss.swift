@@ -71,8 +71,10 @@ public enum CLIPLoss {
     }
 
     /// The loss of a batch from image features [B, E] and text features [B + H, E] (rows 0..<B
-    /// are the images' own captions).
-    public static func compute(imageFeatures: Tensor, textFeatures: Tensor, logitScale: Tensor, heads: AttributeHeads?,
+    /// are the images' own captions). Distractor features [D, E], of images no caption fits, join
+    /// the candidates of each own caption's softmax over images.
+    public static func compute(imageFeatures: Tensor, textFeatures: Tensor, distractorFeatures: Tensor? = nil,
+                               logitScale: Tensor, heads: AttributeHeads?,
                                attributeWeight: Float, specs: [SceneSpec], captions: [Caption]) -> (loss: Tensor, parts: CLIPLossParts) {
         let b = imageFeatures.shape[0], n = textFeatures.shape[0]
         precondition(specs.count == b && captions.count == n && n >= b, "CLIPLoss: \(b) images, \(n) captions")
@@ -83,9 +85,11 @@ public enum CLIPLoss {
         // Image → text over all captions; text → image over the images, for the B own captions.
         let perImage = Tensor.matmul(images, texts, transposeB: true) * scale.reshaped([1, 1])          // [B, N]
         let ownTexts = Tensor.slice(texts, axis: 0, range: 0..<b)
-        let perText = Tensor.matmul(ownTexts, images, transposeB: true) * scale.reshaped([1, 1])        // [B, B]
+        let d = distractorFeatures?.shape[0] ?? 0
+        let candidates = distractorFeatures.map { Tensor.concat([images, $0.l2Normalized(axis: -1)], axis: 0) } ?? images
+        let perText = Tensor.matmul(ownTexts, candidates, transposeB: true) * scale.reshaped([1, 1])    // [B, B + D]
         let diagonal = (0..<b).map { Optional($0) }
-        let transposedMask = (0..<b).map { i in (0..<b).map { j in excluded[j][i] } }
+        let transposedMask = (0..<b).map { i in (0..<b).map { j in excluded[j][i] } + [Bool](repeating: false, count: d) }
         let contrastive = (crossEntropy(perImage, targets: diagonal, excluded: excluded)!
                            + crossEntropy(perText, targets: diagonal, excluded: transposedMask)!) * 0.5
 

@@ -28,7 +28,7 @@ public final class CLIPTrainer {
     public let model: CLIPModel
     public let heads: AttributeHeads
     public let tokenizer: Tokenizer
-    let sampler: CLIPBatchSampler
+    public let sampler: CLIPBatchSampler
     let decayed: Adam
     let undecayed: Adam
     let schedule: WarmupCosineSchedule
@@ -103,8 +103,16 @@ public final class CLIPTrainer {
         // After the adversarial search, whose backward passes also reach the heads.
         decayed.zeroGrad()
         undecayed.zeroGrad()
-        let (loss, parts) = CLIPLoss.compute(imageFeatures: model.encodeImage(batch.images),
+        var imageFeatures = model.encodeImage(batch.distractors.map { Tensor.concat([batch.images, $0], axis: 0) } ?? batch.images)
+        var distractorFeatures: Tensor?
+        if let distractors = batch.distractors {
+            let b = batch.images.shape[0]
+            distractorFeatures = Tensor.slice(imageFeatures, axis: 0, range: b..<(b + distractors.shape[0]))
+            imageFeatures = Tensor.slice(imageFeatures, axis: 0, range: 0..<b)
+        }
+        let (loss, parts) = CLIPLoss.compute(imageFeatures: imageFeatures,
                                              textFeatures: try model.encodeText(batch.tokens),
+                                             distractorFeatures: distractorFeatures,
                                              logitScale: model.logitScaleTensor, heads: heads,
                                              attributeWeight: configuration.attributeLossWeight,
                                              specs: batch.specs, captions: batch.captions)

@@ -85,6 +85,12 @@ public struct CLIPTrainingConfiguration: Codable, Equatable, Sendable {
     public var augmentation: CLIPAugmentation
     /// Adversarial training, when set (absent in runs from before it existed).
     public var adversarial: CLIPAdversarialTraining?
+    /// Fragment images per batch (absent or 0: none): one-object images of the batch redrawn
+    /// as what a render that follows a small CLIP's gradients paints (the object's colour
+    /// scattered as smaller pieces, or the object cut by stripes of the background), which no
+    /// caption describes. They are extra candidates of each caption's softmax over images, so
+    /// a caption learns to prefer its one clean object to the pieces of its colour.
+    public var distractors: Int?
     /// The model the run started from (its path as given and the SHA-256 of its weights file),
     /// when it did not start from random weights. Recorded for the record; resuming does not reread it.
     public var initFrom: String?

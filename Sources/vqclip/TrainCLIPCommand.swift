@@ -71,6 +71,9 @@ struct TrainCLIPCommand: ParsableCommand {
     @Option(name: .customLong("adversarial-fraction"), help: "Share of each batch's images perturbed (default 0.5).")
     var adversarialFraction: Double = 0.5
 
+    @Option(name: .long, help: "Fragment images per batch that no caption fits (the pieces a render paints; default 0).")
+    var distractors: Int = 0
+
     @Flag(name: .long, help: ArgumentHelp("A one-layer model on 32x32 images (for tests).", visibility: .hidden))
     var tiny = false
 
@@ -84,6 +87,7 @@ struct TrainCLIPCommand: ParsableCommand {
         try requireRange(checkpointEvery, 1...1_000_000, "checkpoint-every")
         try requireRange(evalSamples, 1...100_000, "eval-samples")
         try requireRange(adversarialSteps, 0...100, "adversarial-steps")
+        try requireRange(distractors, 0...4096, "distractors")
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let warmupSteps { try requireRange(warmupSteps, 0...10_000_000, "warmup-steps") }
         if let adversarialEps, !(adversarialEps > 0 && adversarialEps.isFinite) {
@@ -95,8 +99,8 @@ struct TrainCLIPCommand: ParsableCommand {
         guard adversarialFraction > 0 && adversarialFraction <= 1 else {
             throw ValidationError("--adversarial-fraction must be in (0, 1], got \(adversarialFraction)")
         }
-        if resume && (initFrom != nil || lr != nil || warmupSteps != nil || adversarialSteps != 0) {
-            throw ValidationError("--init-from, --lr, --warmup-steps and --adversarial-* are fixed by the checkpoint; leave them out with --resume")
+        if resume && (initFrom != nil || lr != nil || warmupSteps != nil || adversarialSteps != 0 || distractors != 0) {
+            throw ValidationError("--init-from, --lr, --warmup-steps, --distractors and --adversarial-* are fixed by the checkpoint; leave them out with --resume")
         }
     }
 
@@ -123,6 +127,7 @@ struct TrainCLIPCommand: ParsableCommand {
                                                           evaluationSamples: evalSamples)
             configuration.warmupSteps = warmupSteps ?? min(configuration.warmupSteps, max(1, configuration.steps / 10))
             if let lr { configuration.learningRate = lr }
+            if distractors > 0 { configuration.distractors = distractors }
             if adversarialSteps > 0 {
                 let norm = CLIPAdversarialTraining.Norm(rawValue: adversarialNorm.lowercased())!
                 configuration.adversarial = CLIPAdversarialTraining(steps: adversarialSteps,
@@ -149,9 +154,16 @@ struct TrainCLIPCommand: ParsableCommand {
         reporter.start([("out", .string(directory.path)), ("seed", .uint(c.seed)), ("batch", .int(c.batchSize)),
                         ("steps", .int(c.steps)), ("from_step", .int(trainer.step)), ("threads", .int(threads)),
                         ("model", .string(c.model.description)), ("init_from", c.initFrom.map { .string($0) } ?? .null),
+                        ("distractors", .int(c.distractors ?? 0)),
                         ("adversarial", c.adversarial.map { .string("\($0.steps) steps, \($0.norm.rawValue) eps \($0.epsilon), fraction \($0.fraction)") } ?? .null)],
                        summary: "training CLIP (\(c.model.description)) from step \(trainer.step) to \(c.steps), batch \(c.batchSize), \(threads) thread\(threads == 1 ? "" : "s"), into \(directory.path)")
         let log = try LogFile(directory.appendingPathComponent("log.jsonl"))
+        if (c.distractors ?? 0) > 0 {
+            // What the fragment negatives look like: scenes of the stream above their fragments.
+            let preview = trainer.sampler.distractorPreview(count: 12)
+            try ImageIO.writePNG(ReconstructionSheet.image(inputs: preview.sources, reconstructions: preview.fragments),
+                                 to: directory.appendingPathComponent("distractors.png"))
+        }
 
         var recentSeconds: [Double] = []
         var lastReport: ZeroShotReport?

@@ -83,6 +83,52 @@ struct CLIPTrainerTests {
         #expect(mask.joined().contains(true))   // omitted attributes make some captions fit several images
     }
 
+    /// Distractors leave the rest of the batch as it was, are drawn from its one-object images
+    /// (same background, pieces of the object's colour), and enter only the captions' softmax
+    /// over images: the loss grows by exactly half the change of that cross-entropy, computed
+    /// here by hand in Double.
+    @Test func distractorsAreExtraImageCandidatesOfTheCaptions() throws {
+        var c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 8)
+        let plain = try CLIPBatchSampler(configuration: c, tokenizer: Self.tokenizer).batch(step: 2)
+        c.distractors = 3
+        let batch = try CLIPBatchSampler(configuration: c, tokenizer: Self.tokenizer).batch(step: 2)
+        #expect(batch.images.data == plain.images.data && batch.captions == plain.captions && plain.distractors == nil)
+        let distractors = try #require(batch.distractors)
+        #expect(distractors.shape == [3, 3, 32, 32])
+        #expect(!batch.images.data.prefix(distractors.count).elementsEqual(distractors.data))
+
+        var rng = SeededGenerator(seed: 9)
+        func features(_ n: Int) -> Tensor { Tensor(shape: [n, 5], data: (0..<(n * 5)).map { _ in rng.nextNormal() }) }
+        let (images, texts, extra) = (features(8), features(batch.captions.count), features(3))
+        let scale = Tensor(shape: [], data: [Float(log(7.0))])
+        func loss(_ d: Tensor?) -> Double {
+            Double(CLIPLoss.compute(imageFeatures: images, textFeatures: texts, distractorFeatures: d, logitScale: scale,
+                                    heads: nil, attributeWeight: 0, specs: batch.specs, captions: batch.captions).loss.item)
+        }
+        func unit(_ t: Tensor, _ row: Int) -> [Double] {
+            let v = (0..<5).map { Double(t.data[row * 5 + $0]) }
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / norm }
+        }
+        let mask = CLIPLoss.falseNegatives(specs: batch.specs, captions: batch.captions)
+        func textToImage(withDistractors: Bool) -> Double {
+            var total = 0.0
+            for i in 0..<8 {
+                let t = unit(texts, i)
+                var logits: [Double] = (0..<8).filter { j in j == i || !mask[j][i] }.map { j in
+                    7 * zip(t, unit(images, j)).reduce(0) { $0 + $1.0 * $1.1 }
+                }
+                if withDistractors { logits += (0..<3).map { k in 7 * zip(t, unit(extra, k)).reduce(0) { $0 + $1.0 * $1.1 } } }
+                let own = 7 * zip(t, unit(images, i)).reduce(0) { $0 + $1.0 * $1.1 }
+                total += log(logits.reduce(0) { $0 + exp($1) }) - own
+            }
+            return total / 8
+        }
+        let expected = 0.5 * (textToImage(withDistractors: true) - textToImage(withDistractors: false))
+        #expect(expected > 0)
+        #expect(abs((loss(extra) - loss(nil)) - expected) < 1e-4)
+    }
+
     @Test(arguments: [nil, CLIPAdversarialTraining(steps: 2, epsilon: 0.5, norm: .l2, fraction: 0.5)])
     func resumedTrainingContinuesExactly(adversarial: CLIPAdversarialTraining?) throws {
         var c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 8)
