@@ -128,20 +128,14 @@ public struct CLIPBatchSampler {
         return batch
     }
 
-    /// `count` one-object scenes of the stream and a fragment image of each, [count, 3, S, S] in
-    /// [−1, 1] (for a sheet of what the distractors look like).
+    /// `count` one-object scenes and a fragment image of each, [count, 3, S, S] in [−1, 1] (for a
+    /// sheet of what the distractors look like).
     public func distractorPreview(count: Int) -> (sources: Tensor, fragments: Tensor) {
         let side = configuration.model.imageResolution
         var rng = SeededGenerator(seed: mixSeed(configuration.seed, 0, 0xF4A9))
-        var sources: [Float] = [], fragments: [Float] = []
-        var index = 0
-        while sources.count < count * 3 * side * side {
-            let scene = generator.scene(at: index)
-            index += 1
-            guard scene.spec.secondary == nil, scene.objects.count == 1 else { continue }
-            sources += ShapeRasterizer.render(scene, width: side, height: side).data
-            fragments += distractorPixels(scene, side: side, rng: &rng)
-        }
+        let scenes = ShapeWorldGenerator(seed: configuration.seed, pairProbability: 0, absolutePositions: true).scenes(count)
+        let sources = scenes.flatMap { ShapeRasterizer.render($0, width: side, height: side).data }
+        let fragments = scenes.flatMap { distractorPixels($0, side: side, rng: &rng) }
         let shape = [count, 3, side, side]
         return (Tensor(shape: shape, data: sources.map { $0 * 2 - 1 }),
                 Tensor(shape: shape, data: fragments.map { min(max($0, 0), 1) * 2 - 1 }))
@@ -197,11 +191,14 @@ public struct CLIPBatchSampler {
         }
         var data = ShapeRasterizer.render(moved, width: side, height: side).data
         if let stripes, let object = moved.objects.first {
-            let background = ShapeRasterizer.render(Scene(spec: moved.spec, objects: []), width: 1, height: 1).data
+            let rgb = moved.spec.background.rgb
+            let background = [Float(rgb.0) / 255, Float(rgb.1) / 255, Float(rgb.2) / 255]
             let (cx, cy, r) = (object.centerX * Double(side), object.centerY * Double(side), 1.2 * object.radius * Double(side))
             let (cosA, sinA) = (cos(stripes.angle), sin(stripes.angle))
-            for y in 0..<side {
-                for x in 0..<side {
+            // Only the object's neighbourhood can be cut.
+            let rows = max(0, Int(cy - r))...min(side - 1, Int(cy + r)), columns = max(0, Int(cx - r))...min(side - 1, Int(cx + r))
+            for y in rows {
+                for x in columns {
                     let (px, py) = (Double(x) + 0.5, Double(y) + 0.5)
                     guard (px - cx) * (px - cx) + (py - cy) * (py - cy) < r * r else { continue }
                     let phase = (px * cosA + py * sinA) / stripes.period

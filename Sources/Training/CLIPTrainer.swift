@@ -103,16 +103,9 @@ public final class CLIPTrainer {
         // After the adversarial search, whose backward passes also reach the heads.
         decayed.zeroGrad()
         undecayed.zeroGrad()
-        var imageFeatures = model.encodeImage(batch.distractors.map { Tensor.concat([batch.images, $0], axis: 0) } ?? batch.images)
-        var distractorFeatures: Tensor?
-        if let distractors = batch.distractors {
-            let b = batch.images.shape[0]
-            distractorFeatures = Tensor.slice(imageFeatures, axis: 0, range: b..<(b + distractors.shape[0]))
-            imageFeatures = Tensor.slice(imageFeatures, axis: 0, range: 0..<b)
-        }
-        let (loss, parts) = CLIPLoss.compute(imageFeatures: imageFeatures,
+        let (loss, parts) = CLIPLoss.compute(imageFeatures: model.encodeImage(batch.images),
                                              textFeatures: try model.encodeText(batch.tokens),
-                                             distractorFeatures: distractorFeatures,
+                                             distractorFeatures: batch.distractors.map { model.encodeImage($0) },
                                              logitScale: model.logitScaleTensor, heads: heads,
                                              attributeWeight: configuration.attributeLossWeight,
                                              specs: batch.specs, captions: batch.captions)

@@ -95,7 +95,29 @@ struct CLIPTrainerTests {
         #expect(batch.images.data == plain.images.data && batch.captions == plain.captions && plain.distractors == nil)
         let distractors = try #require(batch.distractors)
         #expect(distractors.shape == [3, 3, 32, 32])
-        #expect(!batch.images.data.prefix(distractors.count).elementsEqual(distractors.data))
+
+        // Without augmentation, a fragment image holds only the background, the object's colour and
+        // blends of the two, and it is not the scene itself.
+        var still = c
+        (still.augmentation.zoom, still.augmentation.shift, still.augmentation.brightness) = (1...1, 0, 1...1)
+        (still.augmentation.channelOffset, still.augmentation.noise) = (0, 0)
+        let sampler = CLIPBatchSampler(configuration: still, tokenizer: Self.tokenizer)
+        var generator = SeededGenerator(seed: 4)
+        for scene in ShapeWorldGenerator(seed: 5, pairProbability: 0, absolutePositions: true).scenes(12) {
+            let fragment = sampler.distractorPixels(scene, side: 32, rng: &generator)
+            let source = ShapeRasterizer.render(scene, width: 32, height: 32).data
+            #expect(fragment != source)
+            let unit = { (rgb: (r: UInt8, g: UInt8, b: UInt8)) in [Float(rgb.r), Float(rgb.g), Float(rgb.b)].map { $0 / 255 } }
+            let (bg, fg) = (unit(scene.spec.background.rgb), unit(scene.spec.primary.color.rgb))
+            let lead = (0..<3).max { abs(fg[$0] - bg[$0]) < abs(fg[$1] - bg[$1]) }!
+            var covered: Float = 0
+            for i in 0..<(32 * 32) {
+                let t = (fragment[lead * 1024 + i] - bg[lead]) / (fg[lead] - bg[lead])
+                covered += t
+                #expect((0..<3).allSatisfy { ch in abs(fragment[ch * 1024 + i] - (bg[ch] + t * (fg[ch] - bg[ch]))) < 1e-4 })
+            }
+            #expect(covered > 1)
+        }
 
         var rng = SeededGenerator(seed: 9)
         func features(_ n: Int) -> Tensor { Tensor(shape: [n, 5], data: (0..<(n * 5)).map { _ in rng.nextNormal() }) }
