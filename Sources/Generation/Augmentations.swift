@@ -26,6 +26,12 @@ public enum Augmentation: String, Sendable, CaseIterable, Codable {
     /// augmentation the embedded CLIP was trained with, which moves nothing far enough to change
     /// the position the image shows (the tools' affine turns by up to 15° and shifts by 10%).
     case shift = "Sh"
+    /// Half the views (rounded down) see a low-pass copy of the image: pooled to an eighth of
+    /// the scoring size and resized back bilinearly. Scattered fragments of the prompt's colour
+    /// blur into the background there, so only large coherent regions still read as the prompt,
+    /// and the render's gradient favours those over the fragments a small CLIP's sharp views
+    /// accept. Applied at pooling, before the other augmentations, wherever it is listed.
+    case blur = "Bl"
 
     /// nerdyrodent's default list.
     public static let defaults: [Augmentation] = [.affine, .perspective, .jitter, .erasing]
@@ -57,7 +63,15 @@ public struct AugmentedViews: Sendable {
         precondition(image.rank == 4 && image.shape[0] == 1, "views: image must be [1, C, H, W], got \(image.shape)")
         let pooled = (Tensor.adaptiveAvgPool2d(image, outputHeight: size, outputWidth: size)
             + Tensor.adaptiveMaxPool2d(image, outputHeight: size, outputWidth: size)) * 0.5
-        var views = Tensor.concat([Tensor](repeating: pooled, count: count), axis: 0)
+        var copies = [Tensor](repeating: pooled, count: count)
+        if augmentations.contains(.blur) && count >= 2 {
+            // [1, C, S, S] → [1, C, S/8, S/8] → [1, C, S, S]
+            let small = max(1, size / 8)
+            let lowPass = Tensor.resizeBilinear(Tensor.adaptiveAvgPool2d(pooled, outputHeight: small, outputWidth: small),
+                                                height: size, width: size)
+            for v in 0..<(count / 2) { copies[v] = lowPass }
+        }
+        var views = Tensor.concat(copies, axis: 0)
         var pending: [[Float]]? = nil   // composed output→source maps of the geometric run so far
         func flush() {
             if let maps = pending { views = Tensor.warpPerspective(views, maps: maps, outHeight: size, outWidth: size) }
@@ -76,6 +90,7 @@ public struct AugmentedViews: Sendable {
                 // The new warp acts on the output of the previous ones: source = previous(new(out)).
                 pending = pending.map { old in zip(old, maps).map { Projective.multiply($0, $1) } } ?? maps
             } else {
+                guard augmentation != .blur else { continue }
                 flush()
                 views = augmentation == .jitter ? jitter(views, &rng) : erase(views, &rng)
             }

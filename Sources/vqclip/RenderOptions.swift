@@ -32,7 +32,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("cut-method"), help: ArgumentHelp("latest (default: whole image pooled and augmented) or original (random squares).", valueName: "method"))
     var cutMethod: String?
 
-    @Option(name: .long, help: ArgumentHelp("Augmentations of the latest method: comma-separated from Af,Pe,Ji,Er (default all) and Sh (small zoom and shift), or none.", valueName: "list"))
+    @Option(name: .long, help: ArgumentHelp("Augmentations of the latest method: comma-separated from Af,Pe,Ji,Er (default all), Sh (small zoom and shift) and Bl (half the views blurred), or none.", valueName: "list"))
     var augments: String?
 
     @Option(name: .long, help: "Seed: an integer or any string (render default: random, printed and recorded; batch default: 0).")
@@ -57,8 +57,9 @@ struct SettingsOptions: ParsableArguments {
     /// 64x64 size, a flat gray start (random codes leave confetti the small CLIP tolerates), and
     /// views with the small zoom, shift and colour changes the small CLIP was trained with (the
     /// tools' rotations, perspective and erasing show it images unlike any it has seen, and the
-    /// renders come out as diagonal stripes on dark backgrounds; see MODELS.md).
-    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat", "--augments", "Sh,Ji"])
+    /// renders come out as diagonal stripes on dark backgrounds), half of them blurred, which
+    /// favours large coherent regions of the prompt's colours over scattered fragments (see MODELS.md).
+    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat", "--augments", "Sh,Ji,Bl"])
 
     /// These options with `base`'s where these are not given.
     func laid(over base: SettingsOptions) -> SettingsOptions {
@@ -120,7 +121,7 @@ struct SettingsOptions: ParsableArguments {
         if let augments {
             s.augments = augments.lowercased() == "none" ? [] : try augments.split(separator: ",").map { name in
                 guard let a = Augmentation(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--augments takes Af, Pe, Ji, Er, Sh or none, got \(name)")
+                    throw ValidationError("--augments takes Af, Pe, Ji, Er, Sh, Bl or none, got \(name)")
                 }
                 return a
             }

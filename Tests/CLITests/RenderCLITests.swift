@@ -201,7 +201,7 @@ struct RenderCLITests {
         #expect(start?["width"] as? Int == 64 && start?["height"] as? Int == 64, "the embedded models' native size")
         let text = Dictionary(try ImageIO.readText(contentsOf: out).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })
         #expect(text["vqclip_settings"]?.contains("\"initNoise\":\"flat\"") == true)
-        #expect(text["command"]?.contains("--augments Sh,Ji") == true, "the embedded models' views: small zoom, shift and colour")
+        #expect(text["command"]?.contains("--augments Sh,Ji,Bl") == true, "the embedded models' views: small zoom, shift, colour and blur")
         let replayed = try VQClipBinary.run(["render", "--replay", out.path, "--output", dir.file("again.png").path])
         #expect(replayed.status == 0, "\(replayed.stderr)")
         #expect(try Data(contentsOf: dir.file("again.png")) == Data(contentsOf: out))
