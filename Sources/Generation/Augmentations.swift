@@ -77,7 +77,7 @@ public struct AugmentedViews: Sendable {
             if let maps = pending { views = Tensor.warpPerspective(views, maps: maps, outHeight: size, outWidth: size) }
             pending = nil
         }
-        for augmentation in augmentations {
+        for augmentation in augmentations where augmentation != .blur {
             if augmentation.isGeometric {
                 let maps = (0..<count).map { _ -> [Float] in
                     guard rng.nextUniform() < probability else { return Projective.identity }
@@ -90,7 +90,6 @@ public struct AugmentedViews: Sendable {
                 // The new warp acts on the output of the previous ones: source = previous(new(out)).
                 pending = pending.map { old in zip(old, maps).map { Projective.multiply($0, $1) } } ?? maps
             } else {
-                guard augmentation != .blur else { continue }
                 flush()
                 views = augmentation == .jitter ? jitter(views, &rng) : erase(views, &rng)
             }

@@ -182,30 +182,40 @@ private func outputGradient(_ dy: UnsafePointer<Float>, _ buffer: UnsafeMutableP
     return (buffer, tile.images * tile.rows * g.wo)
 }
 
-/// Hands out tile indices 0..<count to workers on request, so a worker slowed by other load takes
-/// fewer tiles instead of holding the others up.
+/// Hands out tile indices 0..<count to `workers` worker slots. Shared: on request, so a worker
+/// slowed by other load takes fewer tiles instead of holding the others up. In order: slot s takes
+/// s, s + workers, s + 2·workers, ..., so which tiles a slot gets, and in which order, depends only
+/// on the number of workers — what a slot sums into its own partial then comes out the same bits
+/// on every run.
 final class TileQueue: @unchecked Sendable {
     private let lock = Lock()
-    private var next = 0
-    private let count: Int
+    private var next: [Int]
+    private let count: Int, inOrder: Bool
 
-    init(count: Int) { self.count = count }
+    init(count: Int, workers: Int, inOrder: Bool) {
+        self.count = count
+        self.inOrder = inOrder
+        next = inOrder ? Array(0..<workers) : [0]
+    }
 
-    /// The next unclaimed index, or nil when all are taken.
-    func claim() -> Int? {
+    /// The next index for worker `slot`, or nil when it has none left.
+    func claim(_ slot: Int) -> Int? {
         lock.withLock {
-            guard next < count else { return nil }
-            next += 1
-            return next - 1
+            let cursor = inOrder ? slot : 0
+            guard next[cursor] < count else { return nil }
+            defer { next[cursor] += inOrder ? next.count : 1 }
+            return next[cursor]
         }
     }
 }
 
-/// Runs `body(slot, queue)` on every worker slot concurrently, with single-threaded BLAS; each
-/// worker claims tiles from `queue` until none are left.
-func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQueue) -> Void) {
-    let parts = min(Parallel.maxThreads, max(tiles, 1))
-    let queue = TileQueue(count: tiles)
+/// How many worker slots share `tiles` tiles.
+func workerSlots(tiles: Int) -> Int { min(Parallel.maxThreads, max(tiles, 1)) }
+
+/// Runs `body(slot, queue)` on each of `parts` worker slots concurrently, with single-threaded
+/// BLAS; each worker claims tiles from `queue` until it has none left.
+func forEachWorker(tiles: Int, parts: Int, cost: Int, inOrder: Bool = false, _ body: @Sendable (Int, TileQueue) -> Void) {
+    let queue = TileQueue(count: tiles, workers: parts, inOrder: inOrder)
     withSingleThreadedBLAS {
         Parallel.chunks(parts, costPerItem: cost / parts) { slots in
             for slot in slots { body(slot, queue) }
@@ -213,14 +223,15 @@ func forEachWorker(tiles: Int, cost: Int, _ body: @Sendable (Int, TileQueue) -> 
     }
 }
 
-/// Shares `tiles` out to the workers (``forEachWorker(tiles:cost:_:)``), each with its own scratch
+/// Shares `tiles` out to the workers (``forEachWorker(tiles:parts:cost:inOrder:_:)``), each with its own scratch
 /// (``withTileScratch(_:width:multi:_:)``), and runs `body(slot, tile, col, buffer)` once per tile.
-private func forEachTile(_ tiles: [ConvTile], _ g: ConvGeometry, width: Int,
+private func forEachTile(_ tiles: [ConvTile], _ g: ConvGeometry, width: Int, parts: Int? = nil, inOrder: Bool = false,
                          _ body: @Sendable (Int, ConvTile, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
     let multi = tiles.contains { $0.images > 1 }
-    forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * g.planeOut) { slot, queue in
+    forEachWorker(tiles: tiles.count, parts: parts ?? workerSlots(tiles: tiles.count), cost: 2 * g.n * g.cout * g.k * g.planeOut,
+                  inOrder: inOrder) { slot, queue in
         withTileScratch(g, width: width, multi: multi) { col, buffer in
-            while let index = queue.claim() { body(slot, tiles[index], col, buffer) }
+            while let index = queue.claim(slot) { body(slot, tiles[index], col, buffer) }
         }
     }
 }
@@ -265,18 +276,19 @@ private func convolve(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
 }
 
 /// dw [Cout, K] += Σ over tiles of dY [Cout, T] · colᵀ [T, K]. The first worker accumulates into dw
-/// itself, every other one into its own zeroed partial, added at the end.
+/// itself, every other one into its own zeroed partial, added at the end; the tiles go to the
+/// workers in a fixed order, so a given thread count gives the same bits on every run.
 private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                             _ g: ConvGeometry) {
     let tiles = g.tiles(parts: Parallel.maxThreads)
     let width = maxWidth(tiles, g), size = g.cout * g.k
     guard width > 0 && size > 0 else { return }
-    let extra = Parallel.maxThreads - 1
+    let parts = workerSlots(tiles: tiles.count), extra = parts - 1
     var partials = [Float](repeating: 0, count: extra > 0 ? extra * size : 1)
     partials.withUnsafeMutableBufferPointer { pp in
         let X = SendableConstPointer(x), G = SendableConstPointer(dy)
         let S = SendablePointer(pp.baseAddress!), D = SendablePointer(dw)
-        forEachTile(tiles, g, width: width) { slot, tile, C, B in
+        forEachTile(tiles, g, width: width, parts: parts, inOrder: true) { slot, tile, C, B in
             let rows = globalRows(tile, g), n = rows.count * g.wo
             let (cols, colStride) = columns(X.pointer, C, g, tile)
             let (a, lda) = outputGradient(G.pointer, B, g, tile)

@@ -88,12 +88,12 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ ou
     let block = g.block
     let blocks = (g.tiles + block - 1) / block
     let X = SendableConstPointer(x), U = SendableConstPointer(u), O = SendablePointer(out)
-    forEachWorker(tiles: blocks, cost: 2 * 36 * g.cin * g.cout * g.tiles) { _, queue in
+    forEachWorker(tiles: blocks, parts: workerSlots(tiles: blocks), cost: 2 * 36 * g.cin * g.cout * g.tiles) { slot, queue in
         var v = uninitializedFloats(36 * g.cin * block)
         var m = uninitializedFloats(36 * g.cout * block)
         v.withUnsafeMutableBufferPointer { pv in
             m.withUnsafeMutableBufferPointer { pm in
-                while let b = queue.claim() {
+                while let b = queue.claim(slot) {
                     let first = b * block, count = min(block, g.tiles - first)
                     vqclip_winograd_input(X.pointer, pv.baseAddress!, Int32(g.cin), Int32(g.h), Int32(g.w),
                                           Int32(g.tilesY), Int32(g.tilesX), first, Int32(count), Int32(block))

@@ -184,3 +184,19 @@ struct PaddingTests {
         expectGradientsMatch([p]) { Tensor.upsampleNearest2x($0[0]) }
     }
 }
+
+@Suite("Tile queue")
+struct TileQueueTests {
+    /// In order, worker s gets s, s + 3, s + 6, ... however the claims interleave, and every
+    /// index exactly once; shared, the indices go out in request order.
+    @Test func inOrderClaimsAreStridedPerWorker() {
+        let queue = TileQueue(count: 8, workers: 3, inOrder: true)
+        var got: [[Int]] = [[], [], []]
+        for slot in [2, 2, 0, 1, 2, 0, 0, 1, 1, 0, 2, 1] {
+            if let i = queue.claim(slot) { got[slot].append(i) }
+        }
+        #expect(got == [[0, 3, 6], [1, 4, 7], [2, 5]])
+        let shared = TileQueue(count: 3, workers: 2, inOrder: false)
+        #expect([1, 0, 1, 0].map { shared.claim($0) } == [0, 1, 2, nil])
+    }
+}

@@ -167,13 +167,9 @@ struct CLIPTrainerTests {
         #expect(resumed.step == 2 && resumed.configuration == c)
         var resumedLosses: [Float] = []
         for _ in 0..<2 { resumedLosses.append(try resumed.trainStep().loss.total) }
-        // Bit for bit with OpenBLAS on a fixed number of threads (as `--threads 1` runs are); the
-        // test runner's other suites switch the process-wide BLAS thread count while this runs,
-        // which can move the last bit of a product, so the comparison allows 1e-5 relative.
-        func close(_ x: Float, _ y: Float) -> Bool { abs(x - y) <= 1e-5 * max(1, abs(x)) }
-        #expect(zip(losses, resumedLosses).allSatisfy { close($0, $1) }, "\(losses) vs \(resumedLosses)")
+        #expect(losses == resumedLosses)
         for (a, b) in zip(first.trainedParameters, resumed.trainedParameters) {
-            #expect(a.name == b.name && zip(a.tensor.data, b.tensor.data).allSatisfy { close($0, $1) }, "\(a.name)")
+            #expect(a.name == b.name && a.tensor.data == b.tensor.data, "\(a.name)")
         }
     }
 
