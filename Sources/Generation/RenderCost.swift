@@ -80,7 +80,7 @@ public struct RenderCost: Sendable {
 
     /// Multiply-adds per second of single-precision matrix products with the current thread
     /// settings: 384×384 products timed in `rounds` rounds of about 15 ms (after one untimed
-    /// product that starts BLAS's threads), the best round counting, so that a moment of
+    /// product that starts the worker threads), the best round counting, so that a moment of
     /// contention on a shared machine does not set the rate.
     public static func measureMultiplyAddRate(rounds: Int = 6, secondsPerRound: Double = 0.015) -> Double {
         let n = 384

@@ -6,8 +6,8 @@
 // (then one GEMM covers them all, which keeps the GEMM wide for CLIP's patch embedding over 32
 // cutouts). The tiles are shared out to the cores, each building its own columns and running a
 // single-threaded GEMM on them: column building overlaps with arithmetic, a tile's columns are still
-// in cache when the GEMM reads them, and no thread spins waiting for the other. BLAS is switched to
-// one thread meanwhile, so there is only one level of parallelism.
+// in cache when the GEMM reads them, and no thread spins waiting for the other. (A GEMM issued by a
+// worker never splits further: one level of parallelism.)
 //
 // Backward for stride 1 (the decoder's convolutions) computes the input gradient as a convolution
 // of the output gradient with the flipped, transposed kernel, which reuses the same tiled kernel and
@@ -212,14 +212,12 @@ final class TileQueue: @unchecked Sendable {
 /// How many worker slots share `tiles` tiles.
 func workerSlots(tiles: Int) -> Int { min(Parallel.maxThreads, max(tiles, 1)) }
 
-/// Runs `body(slot, queue)` on each of `parts` worker slots concurrently, with single-threaded
-/// BLAS; each worker claims tiles from `queue` until it has none left.
+/// Runs `body(slot, queue)` on each of `parts` worker slots concurrently (their GEMMs each on one
+/// thread); each worker claims tiles from `queue` until it has none left.
 func forEachWorker(tiles: Int, parts: Int, cost: Int, inOrder: Bool = false, _ body: @Sendable (Int, TileQueue) -> Void) {
     let queue = TileQueue(count: tiles, workers: parts, inOrder: inOrder)
-    withSingleThreadedBLAS {
-        Parallel.chunks(parts, costPerItem: cost / parts) { slots in
-            for slot in slots { body(slot, queue) }
-        }
+    Parallel.chunks(parts, costPerItem: cost / parts) { slots in
+        for slot in slots { body(slot, queue) }
     }
 }
 
@@ -327,7 +325,7 @@ private func inputGradientByConvolution(_ dy: UnsafePointer<Float>, _ weight: [F
 /// dx += col2im(Wᵀ · dY) tile by tile: the general input gradient (any stride). When no two tiles
 /// touch the same dx rows (whole images per tile, or a kernel no taller than the stride, as in
 /// patch embeddings) the tiles are shared out to the cores; otherwise they run in order with
-/// multi-threaded GEMMs and a parallel col2im.
+/// GEMMs split over the cores and a parallel col2im.
 private func inputGradientByCol2im(_ dy: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                    _ g: ConvGeometry) {
     let shared = g.tiles(parts: Parallel.maxThreads)

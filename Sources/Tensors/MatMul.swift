@@ -2,8 +2,12 @@
 
 import COpenBLAS
 
-/// C[m,n] = alpha * op(A) op(B) + beta * C, row-major. op(A) is [m,k], op(B) is [k,n].
-@inline(__always)
+/// OpenBLAS runs on one thread: set once, before the first product (see `Parallel`).
+private let blasOnOneThread: Void = openblas_set_num_threads(1)
+
+/// C[m,n] = alpha * op(A) op(B) + beta * C, row-major. op(A) is [m,k], op(B) is [k,n]. A large
+/// product is split into bands of C rows (or columns, when there are few rows) shared out by
+/// `Parallel.chunks`, so the bands, and the bits, depend only on `Parallel.maxThreads`.
 func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
           _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
           beta: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -13,8 +17,28 @@ func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
         return
     }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    _ = blasOnOneThread
+    @Sendable func product(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                                   m: Int, n: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    // Bands of 16 rows or columns, a multiple of OpenBLAS's register blocks.
+    let band = 16, splitRows = m >= n, length = splitRows ? m : n
+    let bands = (length + band - 1) / band
+    guard Parallel.maxThreads > 1, m * n * k >= 1 << 20, bands >= 2, !WorkerThread.isWorker else {
+        product(a, b, c, m: m, n: n)
+        return
+    }
+    let A = SendableConstPointer(a), B = SendableConstPointer(b), C = SendablePointer(c)
+    Parallel.chunks(bands, costPerItem: 1 << 20) { range in
+        let lo = range.lowerBound * band, hi = min(length, range.upperBound * band)
+        if splitRows {
+            product(A.pointer + (transA ? lo : lo * lda), B.pointer, C.pointer + lo * ldc, m: hi - lo, n: n)
+        } else {
+            product(A.pointer, B.pointer + (transB ? lo * ldb : lo), C.pointer + lo, m: m, n: hi - lo)
+        }
+    }
 }
 
 extension Tensor {

@@ -17,20 +17,18 @@ struct AttentionLayout: Sendable {
 
 /// qkv [B, T, 3W] → probs [B·H, T, T] = softmax(q·kᵀ·alpha) (kept for backward) and
 /// out [B, T, W] = probs·v per head. Heads run on the cores in parallel, each with
-/// single-threaded sgemm calls (a head's products are far too small for OpenBLAS's threading).
+/// single-threaded sgemm calls (a head's products are far too small to split).
 func attentionForward(_ qkv: UnsafePointer<Float>, probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
                       _ L: AttentionLayout, alpha: Float, causal: Bool) {
     let X = SendableConstPointer(qkv), P = SendablePointer(probs), O = SendablePointer(out)
     let (t, d, w, ld) = (L.tokens, L.headWidth, L.width, L.inStride)
-    withSingleThreadedBLAS {
-        Parallel.chunks(L.pairs, costPerItem: 4 * t * t * d) { range in
-            for p in range {
-                let q = X.pointer + L.inOffset(p), scores = P.pointer + p * t * t
-                gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: alpha, q, lda: ld, q + w, ldb: ld, beta: 0, scores, ldc: t)
-                for i in 0..<t { softmaxRow(scores + i * t, visible: causal ? i + 1 : t, length: t) }
-                gemm(transA: false, transB: false, m: t, n: d, k: t, scores, lda: t, q + 2 * w, ldb: ld, beta: 0,
-                     O.pointer + L.outOffset(p), ldc: w)
-            }
+    Parallel.chunks(L.pairs, costPerItem: 4 * t * t * d) { range in
+        for p in range {
+            let q = X.pointer + L.inOffset(p), scores = P.pointer + p * t * t
+            gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: alpha, q, lda: ld, q + w, ldb: ld, beta: 0, scores, ldc: t)
+            for i in 0..<t { softmaxRow(scores + i * t, visible: causal ? i + 1 : t, length: t) }
+            gemm(transA: false, transB: false, m: t, n: d, k: t, scores, lda: t, q + 2 * w, ldb: ld, beta: 0,
+                 O.pointer + L.outOffset(p), ldc: w)
         }
     }
 }
@@ -45,17 +43,15 @@ func attentionBackward(_ dout: UnsafePointer<Float>, _ qkv: UnsafePointer<Float>
     let X = SendableConstPointer(qkv), P = SendableConstPointer(probs), S = SendablePointer(scratch)
     let D = SendablePointer(dqkv), G = SendableConstPointer(dout)
     let (t, d, w, ld) = (L.tokens, L.headWidth, L.width, L.inStride)
-    withSingleThreadedBLAS {
-        Parallel.chunks(L.pairs, costPerItem: 10 * t * t * d) { range in
-            for p in range {
-                let x = X.pointer + L.inOffset(p), dq = D.pointer + L.inOffset(p)
-                let s = S.pointer + p * t * t, pr = P.pointer + p * t * t, g = G.pointer + L.outOffset(p)
-                gemm(transA: false, transB: true, m: t, n: t, k: d, g, lda: w, x + 2 * w, ldb: ld, beta: 0, s, ldc: t)
-                for i in 0..<t { softmaxBackwardRow(s + i * t, pr + i * t, t, scale: alpha) }
-                gemm(transA: false, transB: false, m: t, n: d, k: t, s, lda: t, x + w, ldb: ld, beta: beta, dq, ldc: ld)
-                gemm(transA: true, transB: false, m: t, n: d, k: t, s, lda: t, x, ldb: ld, beta: beta, dq + w, ldc: ld)
-                gemm(transA: true, transB: false, m: t, n: d, k: t, pr, lda: t, g, ldb: w, beta: beta, dq + 2 * w, ldc: ld)
-            }
+    Parallel.chunks(L.pairs, costPerItem: 10 * t * t * d) { range in
+        for p in range {
+            let x = X.pointer + L.inOffset(p), dq = D.pointer + L.inOffset(p)
+            let s = S.pointer + p * t * t, pr = P.pointer + p * t * t, g = G.pointer + L.outOffset(p)
+            gemm(transA: false, transB: true, m: t, n: t, k: d, g, lda: w, x + 2 * w, ldb: ld, beta: 0, s, ldc: t)
+            for i in 0..<t { softmaxBackwardRow(s + i * t, pr + i * t, t, scale: alpha) }
+            gemm(transA: false, transB: false, m: t, n: d, k: t, s, lda: t, x + w, ldb: ld, beta: beta, dq, ldc: ld)
+            gemm(transA: true, transB: false, m: t, n: d, k: t, s, lda: t, x, ldb: ld, beta: beta, dq + w, ldc: ld)
+            gemm(transA: true, transB: false, m: t, n: d, k: t, pr, lda: t, g, ldb: w, beta: beta, dq + 2 * w, ldc: ld)
         }
     }
 }

@@ -6,32 +6,50 @@ import Glibc
 import Darwin
 #endif
 
-/// Work splitting over the machine's cores. One level of parallelism only: a kernel that calls a
-/// multi-threaded BLAS routine must not itself run inside `Parallel.chunks`.
+/// Work splitting over the machine's cores. One level of parallelism only: work started inside a
+/// worker (a nested `chunks`, a GEMM) runs on that worker's thread. OpenBLAS itself always runs on
+/// one thread and large products are split here instead, because OpenBLAS's own threading gives
+/// different bits for different thread counts and its count is one setting for the whole process:
+/// splitting here makes every result depend on `maxThreads` alone, whatever else the process runs.
 public enum Parallel {
-    /// Number of worker chunks for the kernels; defaults to the active core count. Set it (with
-    /// ``setBLASThreads(_:)``) once, before any work, to use fewer cores.
+    /// Number of worker chunks for the kernels and GEMMs; defaults to the active core count. Set it
+    /// once, before any work, to use fewer cores.
     nonisolated(unsafe) public static var maxThreads: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     /// Splits `0..<count` into at most `maxThreads` contiguous ranges and runs `body` on each,
-    /// concurrently when there is enough work (`count * costPerItem >= 32768`).
+    /// concurrently when there is enough work (`count * costPerItem >= 32768`) and the caller is
+    /// not itself a worker.
     @inline(__always)
     public static func chunks(_ count: Int, costPerItem: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
         let n = min(maxThreads, count)
-        if n <= 1 || count * costPerItem < 32768 {
+        if n <= 1 || count * costPerItem < 32768 || WorkerThread.isWorker {
             if count > 0 { body(0..<count) }
             return
         }
         DispatchQueue.concurrentPerform(iterations: n) { i in
             let lo = count * i / n, hi = count * (i + 1) / n
-            if lo < hi { body(lo..<hi) }
+            if lo < hi { WorkerThread.run { body(lo..<hi) } }
         }
     }
+}
 
-    /// Sets the number of threads OpenBLAS uses for GEMM.
-    public static func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
-    /// The number of threads OpenBLAS uses for GEMM.
-    public static var blasThreads: Int { Int(openblas_get_num_threads()) }
+/// Marks the threads running `Parallel.chunks` ranges (a thread-specific depth, since
+/// `concurrentPerform` also runs ranges on the calling thread).
+enum WorkerThread {
+    static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var isWorker: Bool { pthread_getspecific(key) != nil }
+
+    static func run(_ body: () -> Void) {
+        let outer = pthread_getspecific(key)
+        pthread_setspecific(key, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(key, outer) }
+        body()
+    }
 }
 
 /// Wraps a raw pointer so that a `@Sendable` worker closure may capture it. The caller guarantees
@@ -65,38 +83,4 @@ final class Lock: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         return body()
     }
-}
-
-/// Keeps OpenBLAS on one thread while any caller is inside ``withSingleThreadedBLAS(_:)``: the
-/// first to enter saves the thread count, the last to leave restores it, so overlapping callers
-/// (tests run concurrently) never leave it at one or restore it under another's feet.
-private final class SingleThreadedBLASScope: @unchecked Sendable {
-    static let shared = SingleThreadedBLASScope()
-    private let lock = Lock()
-    private var depth = 0
-    private var saved = 1
-
-    func enter() {
-        lock.withLock {
-            if depth == 0 {
-                saved = Parallel.blasThreads
-                if saved > 1 { Parallel.setBLASThreads(1) }
-            }
-            depth += 1
-        }
-    }
-
-    func leave() {
-        lock.withLock {
-            depth -= 1
-            if depth == 0 && saved > 1 { Parallel.setBLASThreads(saved) }
-        }
-    }
-}
-
-/// Runs `body` with OpenBLAS on one thread, for GEMMs issued from worker threads.
-func withSingleThreadedBLAS<R>(_ body: () -> R) -> R {
-    SingleThreadedBLASScope.shared.enter()
-    defer { SingleThreadedBLASScope.shared.leave() }
-    return body()
 }

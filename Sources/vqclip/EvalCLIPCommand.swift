@@ -34,7 +34,6 @@ struct EvalCLIPCommand: ParsableCommand {
 
     func run() throws {
         Parallel.maxThreads = threads
-        Parallel.setBLASThreads(threads)
         let url = Files.url(model)
         let clip = try CLIPModel(contentsOf: url)
         let reporter = Reporter(command: "eval clip", json: reporting.json)

@@ -41,7 +41,6 @@ struct EvalVQGANCommand: ParsableCommand {
     func run() throws {
         if let threads {
             Parallel.maxThreads = threads
-            Parallel.setBLASThreads(threads)
         }
         let directory = Files.url(model)
         let vqgan = try VQModel.load(checkpoint: directory.appendingPathComponent("model.safetensors"),

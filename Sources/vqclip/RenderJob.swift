@@ -24,7 +24,6 @@ struct LoadedModels {
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let threads = options.threads ?? recorded["threads"].flatMap { Int($0) } ?? cores
         Parallel.maxThreads = threads
-        Parallel.setBLASThreads(threads)
         let vqgan = options.vqgan ?? recorded["vqgan"] ?? EmbeddedModels.name
         let clip = options.clip ?? recorded["clip"] ?? EmbeddedModels.name
         func location(_ name: String, _ embedded: URL?) throws -> String {

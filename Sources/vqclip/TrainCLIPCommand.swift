@@ -106,7 +106,6 @@ struct TrainCLIPCommand: ParsableCommand {
 
     func run() throws {
         Parallel.maxThreads = threads
-        Parallel.setBLASThreads(threads)
         let directory = Files.url(out)
         try Outputs.prepareDirectory(directory)
         let checkpointURL = directory.appendingPathComponent("checkpoint.safetensors")

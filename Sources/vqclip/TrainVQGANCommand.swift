@@ -77,7 +77,6 @@ struct TrainVQGANCommand: ParsableCommand {
     func run() throws {
         if let threads {
             Parallel.maxThreads = threads
-            Parallel.setBLASThreads(threads)
         }
         let directory = Files.url(out)
         var config: VQGANTrainingConfig

@@ -19,7 +19,6 @@ import Tensors
             (features * Tensor.randn(features.shape, seed: 5)).sum().backward()
             grads.append(images.grad!.data)
         }
-        // Equal but for the last bits that BLAS's thread split may move when other tests run at once.
-        assertClose(grads[0], grads[1], atol: 1e-7, rtol: 1e-5)
+        #expect(grads[0] == grads[1])
     }
 }

@@ -1,6 +1,7 @@
 // Forward values and gradients of the core ops: broadcasting arithmetic, reductions, shape moves,
 // matrix products; and the autodiff contract (accumulation, frozen leaves, no-grad mode).
 
+import Dispatch
 import Testing
 import TestSupport
 @testable import Tensors
@@ -117,6 +118,59 @@ struct MatMulTests {
         let ab = param(ta ? [2, 4, 3] : [2, 3, 4], seed: 8), bb = param(tb ? [2, 5, 4] : [2, 4, 5], seed: 9)
         expectGradientsMatch([ab, bb]) { Tensor.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
         expectGradientsMatch([ab, b]) { Tensor.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+    }
+
+    /// Products large enough to be split into bands of rows (m ≥ n) or of columns, with every
+    /// transpose, alpha, beta and leading dimensions wider than the operands, against a
+    /// double-precision sum (tolerance 1e-5 of the sum of absolute terms).
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func splitProductsMatchTheDefinition(transposes: (Bool, Bool)) {
+        let (ta, tb) = transposes
+        for (m, n, k) in [(203, 96, 97), (37, 301, 101)] {
+            let (lda, ldb, ldc) = ((ta ? m : k) + 3, (tb ? k : n) + 5, n + 2)
+            let a = Tensor.randn([(ta ? k : m) * lda], seed: 21).data, b = Tensor.randn([(tb ? n : k) * ldb], seed: 22).data
+            let c0 = Tensor.randn([m * ldc], seed: 23).data
+            var c = c0
+            gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 2, a, lda: lda, b, ldb: ldb, beta: 0.5, &c, ldc: ldc)
+            var worst = 0.0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.5 * Double(c0[i * ldc + j]), scale = abs(sum)
+                    for p in 0..<k {
+                        let term = 2 * Double(ta ? a[p * lda + i] : a[i * lda + p]) * Double(tb ? b[j * ldb + p] : b[p * ldb + j])
+                        sum += term
+                        scale += abs(term)
+                    }
+                    worst = max(worst, abs(Double(c[i * ldc + j]) - sum) / scale)
+                }
+                for j in n..<ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding column \(j) of row \(i) written") }
+            }
+            #expect(worst < 1e-5, "\(m)x\(n)x\(k): relative error \(worst)")
+        }
+    }
+
+    /// A product gives the same bits while other threads run kernels of their own (each a worker
+    /// of its own `Parallel.chunks`): nothing one caller does changes how another's product is split.
+    @Test func productsAreTheSameBitsWhateverRunsBeside() {
+        let a = Tensor.randn([256, 192], seed: 24).data, b = Tensor.randn([192, 160], seed: 25).data
+        @Sendable func product() -> [Float] { Tensor.matmul(Tensor(shape: [256, 192], data: a), Tensor(shape: [192, 160], data: b)).data }
+        let expected = product()
+        let x = Tensor.randn([4, 16, 24, 24], seed: 26).data, w = Tensor.randn([16, 16, 3, 3], seed: 27).data
+        var mismatches = 0
+        withUnsafeMutablePointer(to: &mismatches) { pointer in
+            let count = SendablePointer(pointer)
+            DispatchQueue.concurrentPerform(iterations: 3) { thread in
+                for _ in 0..<20 {
+                    if thread == 0 {
+                        if product() != expected { count[0] += 1 }
+                    } else {
+                        _ = Tensor.conv2d(Tensor(shape: [4, 16, 24, 24], data: x), weight: Tensor(shape: [16, 16, 3, 3], data: w),
+                                          bias: nil, padding: 1)
+                    }
+                }
+            }
+        }
+        #expect(mismatches == 0)
     }
 
     @Test func linearGradients() {

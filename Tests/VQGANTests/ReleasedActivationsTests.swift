@@ -48,7 +48,6 @@ import Tensors
             (y * Tensor.randn(y.shape, seed: 5)).sum().backward()
             grads.append(x.grad!.data)
         }
-        // Equal but for the last bits that BLAS's thread split may move when other tests run at once.
-        assertClose(grads[0], grads[1], atol: 1e-7, rtol: 1e-5)
+        #expect(grads[0] == grads[1])
     }
 }
