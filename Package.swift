@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "GenerationTests", dependencies: ["TestSupport", "Generation", "Tensors", "VQGAN", "CLIP",
                                                          "Checkpoints", "ImageCodecs", "ImageTensors"],
                     resources: [.copy("Fixtures")], swiftSettings: optimizeAlways),
-        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Optimizers", "Tensors", "Checkpoints", "VQGAN"],
+        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Optimizers", "Tensors", "Checkpoints", "VQGAN", "ImageCodecs"],
                     swiftSettings: optimizeAlways),
         .testTarget(name: "CheckpointsTests", dependencies: ["TestSupport", "Checkpoints"], resources: [.copy("Fixtures")]),
         .testTarget(name: "VQGANTests", dependencies: ["TestSupport", "VQGAN", "Layers", "Tensors", "Checkpoints"],

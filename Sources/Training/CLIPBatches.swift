@@ -7,6 +7,8 @@
 
 import CLIP
 import Foundation
+import ImageCodecs
+import ImageTensors
 import ShapeWorld
 import Tensors
 
@@ -69,10 +71,13 @@ public struct CLIPBatchSampler {
     public let configuration: CLIPTrainingConfiguration
     let tokenizer: Tokenizer
     let generator: ShapeWorldGenerator
+    /// Distractor images [3·S·S] in [0, 1], drawn from instead of fragments when not empty.
+    let distractorPool: [[Float]]
 
-    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer) {
+    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer, distractorPool: [[Float]] = []) {
         self.configuration = configuration
         self.tokenizer = tokenizer
+        self.distractorPool = distractorPool
         generator = ShapeWorldGenerator(seed: configuration.seed, pairProbability: configuration.pairProbability,
                                         absolutePositions: true)
     }
@@ -119,13 +124,31 @@ public struct CLIPBatchSampler {
                               tokens: try tokenRows(captions.map(\.text)))
         // Drawn last, so that a batch without them is the batch of runs from before they existed.
         let sources = specs.filter { $0.spec.secondary == nil && $0.objects.count == 1 }
-        if let count = c.distractors, count > 0, !sources.isEmpty {
+        if let count = c.distractors, count > 0, !sources.isEmpty || !distractorPool.isEmpty {
             var fragments: [Float] = []
             fragments.reserveCapacity(count * 3 * side * side)
-            for k in 0..<count { fragments += distractorPixels(sources[k % sources.count], side: side, rng: &rng) }
+            for k in 0..<count {
+                fragments += distractorPool.isEmpty ? distractorPixels(sources[k % sources.count], side: side, rng: &rng)
+                                                    : distractorPool[Int(rng.next() % UInt64(distractorPool.count))]
+            }
             batch.distractors = CLIPPreprocess.normalize(Tensor(shape: [count, 3, side, side], data: fragments))
         }
         return batch
+    }
+
+    /// The PNG images of `folder` (sorted by name) as [3·S·S] values in [0, 1], for
+    /// ``CLIPTrainingConfiguration/distractorImages``: each must be S×S.
+    public static func distractorImages(in folder: URL, side: Int) throws -> [[Float]] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.lowercased().hasSuffix(".png") }.sorted()
+        guard !names.isEmpty else { throw CLIPError("\(folder.path): no PNG images to draw distractors from") }
+        return try names.map { name in
+            let url = folder.appendingPathComponent(name)
+            let image = try ImageIO.read(contentsOf: url)
+            guard image.width == side && image.height == side else {
+                throw CLIPError("\(url.path): \(image.width)x\(image.height), but distractors must be \(side)x\(side), the CLIP's input size")
+            }
+            return image.tensor().data
+        }
     }
 
     /// `count` one-object scenes and a fragment image of each, [count, 3, S, S] in [−1, 1] (for a

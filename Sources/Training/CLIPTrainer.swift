@@ -38,8 +38,9 @@ public final class CLIPTrainer {
     /// Steps completed.
     public private(set) var step = 0
 
-    /// A fresh run: weights drawn from `configuration.seed`.
-    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer) {
+    /// A fresh run: weights drawn from `configuration.seed`. `distractorPool` holds the images of
+    /// `configuration.distractorImages` (``CLIPBatchSampler/distractorImages(in:side:)``).
+    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer, distractorPool: [[Float]] = []) {
         self.configuration = configuration
         self.tokenizer = tokenizer
         model = CLIPModel.random(configuration.model, seed: mixSeed(configuration.seed, 1, 0x3E16), requiresGrad: true)
@@ -47,7 +48,7 @@ public final class CLIPTrainer {
         model.logitScaleTensor.data[0] = Float(Foundation.log(1 / 0.07))
         Self.applyOpenAIInitialization(model, seed: mixSeed(configuration.seed, 3, 0x3E16))
         heads = AttributeHeads(embedDim: configuration.model.embedDim, seed: mixSeed(configuration.seed, 2, 0x3E16))
-        sampler = CLIPBatchSampler(configuration: configuration, tokenizer: tokenizer)
+        sampler = CLIPBatchSampler(configuration: configuration, tokenizer: tokenizer, distractorPool: distractorPool)
         let all = model.parameters + heads.parameters
         // Matrices decay; vectors (LayerNorm gains, biases, embeddings of one row) and the temperature do not.
         decayed = Adam.adamW(parameters: all.filter { $0.tensor.rank >= 2 }.map(\.tensor),
@@ -197,7 +198,10 @@ public final class CLIPTrainer {
         }
         var configuration = try CLIPTrainingConfiguration(json: json)
         if let steps { configuration.steps = steps }
-        self.init(configuration: configuration, tokenizer: tokenizer)
+        let pool = try configuration.distractorImages.map {
+            try CLIPBatchSampler.distractorImages(in: URL(fileURLWithPath: $0), side: configuration.model.imageResolution)
+        } ?? []
+        self.init(configuration: configuration, tokenizer: tokenizer, distractorPool: pool)
         try checkpoint.restore(parameters: trainedParameters)
         do {
             try decayed.restore(try checkpoint.optimizerState("decayed"))

@@ -91,6 +91,10 @@ public struct CLIPTrainingConfiguration: Codable, Equatable, Sendable {
     /// caption describes. They are extra candidates of each caption's softmax over images, so
     /// a caption learns to prefer its one clean object to the pieces of its colour.
     public var distractors: Int?
+    /// A folder of PNG images (at the model's input size) to draw the distractors from instead
+    /// of fragments: renders that a caption's render reached without satisfying it, so that
+    /// captions learn to rank them below clean images. Absent: fragments.
+    public var distractorImages: String?
     /// The model the run started from (its path as given and the SHA-256 of its weights file),
     /// when it did not start from random weights. Recorded for the record; resuming does not reread it.
     public var initFrom: String?

@@ -74,6 +74,11 @@ struct TrainCLIPCommand: ParsableCommand {
     @Option(name: .long, help: "Fragment images per batch that no caption fits (the pieces a render paints; default 0).")
     var distractors: Int = 0
 
+    @Option(name: .customLong("distractor-images"), help: ArgumentHelp(
+        "Draw the --distractors from this folder's PNG images (at the CLIP's input size, such as renders that missed their captions) instead of fragments.",
+        valueName: "dir"))
+    var distractorImages: String?
+
     @Flag(name: .long, help: ArgumentHelp("A one-layer model on 32x32 images (for tests).", visibility: .hidden))
     var tiny = false
 
@@ -88,6 +93,9 @@ struct TrainCLIPCommand: ParsableCommand {
         try requireRange(evalSamples, 1...100_000, "eval-samples")
         try requireRange(adversarialSteps, 0...100, "adversarial-steps")
         try requireRange(distractors, 0...4096, "distractors")
+        if distractorImages != nil && distractors == 0 {
+            throw ValidationError("--distractor-images needs --distractors N, the number drawn per batch")
+        }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let warmupSteps { try requireRange(warmupSteps, 0...10_000_000, "warmup-steps") }
         if let adversarialEps, !(adversarialEps > 0 && adversarialEps.isFinite) {
@@ -99,8 +107,9 @@ struct TrainCLIPCommand: ParsableCommand {
         guard adversarialFraction > 0 && adversarialFraction <= 1 else {
             throw ValidationError("--adversarial-fraction must be in (0, 1], got \(adversarialFraction)")
         }
-        if resume && (initFrom != nil || lr != nil || warmupSteps != nil || adversarialSteps != 0 || distractors != 0) {
-            throw ValidationError("--init-from, --lr, --warmup-steps, --distractors and --adversarial-* are fixed by the checkpoint; leave them out with --resume")
+        if resume && (initFrom != nil || lr != nil || warmupSteps != nil || adversarialSteps != 0 || distractors != 0
+            || distractorImages != nil) {
+            throw ValidationError("--init-from, --lr, --warmup-steps, --distractors, --distractor-images and --adversarial-* are fixed by the checkpoint; leave them out with --resume")
         }
     }
 
@@ -127,6 +136,12 @@ struct TrainCLIPCommand: ParsableCommand {
             configuration.warmupSteps = warmupSteps ?? min(configuration.warmupSteps, max(1, configuration.steps / 10))
             if let lr { configuration.learningRate = lr }
             if distractors > 0 { configuration.distractors = distractors }
+            var pool: [[Float]] = []
+            if let distractorImages {
+                let folder = Files.url(distractorImages)
+                configuration.distractorImages = folder.path
+                pool = try CLIPBatchSampler.distractorImages(in: folder, side: configuration.model.imageResolution)
+            }
             if adversarialSteps > 0 {
                 let norm = CLIPAdversarialTraining.Norm(rawValue: adversarialNorm.lowercased())!
                 configuration.adversarial = CLIPAdversarialTraining(steps: adversarialSteps,
@@ -142,7 +157,7 @@ struct TrainCLIPCommand: ParsableCommand {
                 configuration.initFromSHA256 = try SHA256.hexDigest(ofFile: file)
                 initial = model
             }
-            trainer = CLIPTrainer(configuration: configuration, tokenizer: tokenizer)
+            trainer = CLIPTrainer(configuration: configuration, tokenizer: tokenizer, distractorPool: pool)
             if let initial {
                 do { try trainer.loadInitialWeights(from: initial) } catch { throw BadInput("\(initFrom!): \(error)") }
             }
@@ -154,10 +169,11 @@ struct TrainCLIPCommand: ParsableCommand {
                         ("steps", .int(c.steps)), ("from_step", .int(trainer.step)), ("threads", .int(threads)),
                         ("model", .string(c.model.description)), ("init_from", c.initFrom.map { .string($0) } ?? .null),
                         ("distractors", .int(c.distractors ?? 0)),
+                        ("distractor_images", c.distractorImages.map { .string($0) } ?? .null),
                         ("adversarial", c.adversarial.map { .string("\($0.steps) steps, \($0.norm.rawValue) eps \($0.epsilon), fraction \($0.fraction)") } ?? .null)],
                        summary: "training CLIP (\(c.model.description)) from step \(trainer.step) to \(c.steps), batch \(c.batchSize), \(threads) thread\(threads == 1 ? "" : "s"), into \(directory.path)")
         let log = try LogFile(directory.appendingPathComponent("log.jsonl"))
-        if (c.distractors ?? 0) > 0 {
+        if (c.distractors ?? 0) > 0 && c.distractorImages == nil {
             // What the fragment negatives look like: scenes of the stream above their fragments.
             let preview = trainer.sampler.distractorPreview(count: 12)
             try ImageIO.writePNG(ReconstructionSheet.image(inputs: preview.sources, reconstructions: preview.fragments),

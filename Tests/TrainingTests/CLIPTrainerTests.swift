@@ -4,6 +4,7 @@
 
 import CLIP
 import Foundation
+import ImageCodecs
 import ShapeWorld
 import Tensors
 import Testing
@@ -81,6 +82,42 @@ struct CLIPTrainerTests {
             }
         }
         #expect(mask.joined().contains(true))   // omitted attributes make some captions fit several images
+    }
+
+    /// Distractors from a folder of images: read at the model's input size (another size is an
+    /// error naming the file), drawn from the folder's images only, and the rest of the batch is
+    /// the batch without them.
+    @Test func distractorImagesComeFromTheFolder() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("distractors-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let colors: [(UInt8, UInt8, UInt8)] = [(255, 0, 0), (0, 0, 255)]
+        for (k, color) in colors.enumerated() {
+            try ImageIO.writePNG(RGBImage(width: 32, height: 32, fill: color), to: folder.appendingPathComponent("render-\(k).png"))
+        }
+        let pool = try CLIPBatchSampler.distractorImages(in: folder, side: 32)
+        #expect(pool.count == 2 && pool[0].count == 3 * 32 * 32 && pool[0][0] == 1 && pool[1][0] == 0)
+
+        var c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 8)
+        let plain = try CLIPBatchSampler(configuration: c, tokenizer: Self.tokenizer).batch(step: 2)
+        c.distractors = 6
+        c.distractorImages = folder.path
+        let batch = try CLIPBatchSampler(configuration: c, tokenizer: Self.tokenizer, distractorPool: pool).batch(step: 2)
+        #expect(batch.images.data == plain.images.data && batch.captions == plain.captions)
+        let distractors = try #require(batch.distractors)
+        #expect(distractors.shape == [6, 3, 32, 32])
+        let expected = pool.map { CLIPPreprocess.normalize(Tensor(shape: [1, 3, 32, 32], data: $0)).data }
+        for k in 0..<6 {
+            let image = Array(distractors.data[(k * 3072)..<((k + 1) * 3072)])
+            #expect(expected.contains(image), "distractor \(k) is not one of the folder's images")
+        }
+
+        try ImageIO.writePNG(RGBImage(width: 16, height: 32), to: folder.appendingPathComponent("render-2.png"))
+        #expect {
+            _ = try CLIPBatchSampler.distractorImages(in: folder, side: 32)
+        } throws: { error in
+            "\(error)".contains("render-2.png") && "\(error)".contains("16x32")
+        }
     }
 
     /// Distractors leave the rest of the batch as it was, are drawn from its one-object images
