@@ -212,22 +212,22 @@ final class TileQueue: @unchecked Sendable {
 /// How many worker slots share `tiles` tiles.
 func workerSlots(tiles: Int) -> Int { min(Parallel.maxThreads, max(tiles, 1)) }
 
-/// Runs `body(slot, queue)` on each of `parts` worker slots concurrently (their GEMMs each on one
-/// thread); each worker claims tiles from `queue` until it has none left.
-func forEachWorker(tiles: Int, parts: Int, cost: Int, inOrder: Bool = false, _ body: @Sendable (Int, TileQueue) -> Void) {
+/// Runs `body(slot, queue)` on each of the ``workerSlots(tiles:)`` worker slots concurrently (their
+/// GEMMs each on one thread); each worker claims tiles from `queue` until it has none left.
+func forEachWorker(tiles: Int, cost: Int, inOrder: Bool = false, _ body: @Sendable (Int, TileQueue) -> Void) {
+    let parts = workerSlots(tiles: tiles)
     let queue = TileQueue(count: tiles, workers: parts, inOrder: inOrder)
     Parallel.chunks(parts, costPerItem: cost / parts) { slots in
         for slot in slots { body(slot, queue) }
     }
 }
 
-/// Shares `tiles` out to the workers (``forEachWorker(tiles:parts:cost:inOrder:_:)``), each with its own scratch
+/// Shares `tiles` out to the workers (``forEachWorker(tiles:cost:inOrder:_:)``), each with its own scratch
 /// (``withTileScratch(_:width:multi:_:)``), and runs `body(slot, tile, col, buffer)` once per tile.
-private func forEachTile(_ tiles: [ConvTile], _ g: ConvGeometry, width: Int, parts: Int? = nil, inOrder: Bool = false,
+private func forEachTile(_ tiles: [ConvTile], _ g: ConvGeometry, width: Int, inOrder: Bool = false,
                          _ body: @Sendable (Int, ConvTile, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
     let multi = tiles.contains { $0.images > 1 }
-    forEachWorker(tiles: tiles.count, parts: parts ?? workerSlots(tiles: tiles.count), cost: 2 * g.n * g.cout * g.k * g.planeOut,
-                  inOrder: inOrder) { slot, queue in
+    forEachWorker(tiles: tiles.count, cost: 2 * g.n * g.cout * g.k * g.planeOut, inOrder: inOrder) { slot, queue in
         withTileScratch(g, width: width, multi: multi) { col, buffer in
             while let index = queue.claim(slot) { body(slot, tiles[index], col, buffer) }
         }
@@ -281,12 +281,12 @@ private func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float
     let tiles = g.tiles(parts: Parallel.maxThreads)
     let width = maxWidth(tiles, g), size = g.cout * g.k
     guard width > 0 && size > 0 else { return }
-    let parts = workerSlots(tiles: tiles.count), extra = parts - 1
+    let extra = workerSlots(tiles: tiles.count) - 1   // the slots forEachTile runs
     var partials = [Float](repeating: 0, count: extra > 0 ? extra * size : 1)
     partials.withUnsafeMutableBufferPointer { pp in
         let X = SendableConstPointer(x), G = SendableConstPointer(dy)
         let S = SendablePointer(pp.baseAddress!), D = SendablePointer(dw)
-        forEachTile(tiles, g, width: width, parts: parts, inOrder: true) { slot, tile, C, B in
+        forEachTile(tiles, g, width: width, inOrder: true) { slot, tile, C, B in
             let rows = globalRows(tile, g), n = rows.count * g.wo
             let (cols, colStride) = columns(X.pointer, C, g, tile)
             let (a, lda) = outputGradient(G.pointer, B, g, tile)

@@ -33,8 +33,8 @@ public enum Parallel {
     }
 }
 
-/// Marks the threads running `Parallel.chunks` ranges (a thread-specific depth, since
-/// `concurrentPerform` also runs ranges on the calling thread).
+/// Marks the threads running `Parallel.chunks` ranges with a thread-specific flag, restored after
+/// each range because `concurrentPerform` also runs ranges on the calling thread.
 enum WorkerThread {
     static let key: pthread_key_t = {
         var key = pthread_key_t()

@@ -88,7 +88,7 @@ func winogradConvolve(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ ou
     let block = g.block
     let blocks = (g.tiles + block - 1) / block
     let X = SendableConstPointer(x), U = SendableConstPointer(u), O = SendablePointer(out)
-    forEachWorker(tiles: blocks, parts: workerSlots(tiles: blocks), cost: 2 * 36 * g.cin * g.cout * g.tiles) { slot, queue in
+    forEachWorker(tiles: blocks, cost: 2 * 36 * g.cin * g.cout * g.tiles) { slot, queue in
         var v = uninitializedFloats(36 * g.cin * block)
         var m = uninitializedFloats(36 * g.cout * block)
         v.withUnsafeMutableBufferPointer { pv in

@@ -6,6 +6,7 @@
 // noise; no flips and no large crops, since left/right and position are facts).
 
 import CLIP
+import FilePaths
 import Foundation
 import ImageCodecs
 import ImageTensors
@@ -139,7 +140,11 @@ public struct CLIPBatchSampler {
     /// The PNG images of `folder` (sorted by name) as [3·S·S] values in [0, 1], for
     /// ``CLIPTrainingConfiguration/distractorImages``: each must be S×S.
     public static func distractorImages(in folder: URL, side: Int) throws -> [[Float]] {
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.lowercased().hasSuffix(".png") }.sorted()
+        guard Files.isDirectory(folder.path),
+              let entries = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else {
+            throw CLIPError("\(folder.path): not a readable folder of distractor images")
+        }
+        let names = entries.filter { $0.lowercased().hasSuffix(".png") }.sorted()
         guard !names.isEmpty else { throw CLIPError("\(folder.path): no PNG images to draw distractors from") }
         return try names.map { name in
             let url = folder.appendingPathComponent(name)

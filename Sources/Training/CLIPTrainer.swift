@@ -38,9 +38,9 @@ public final class CLIPTrainer {
     /// Steps completed.
     public private(set) var step = 0
 
-    /// A fresh run: weights drawn from `configuration.seed`. `distractorPool` holds the images of
-    /// `configuration.distractorImages` (``CLIPBatchSampler/distractorImages(in:side:)``).
-    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer, distractorPool: [[Float]] = []) {
+    /// A fresh run: weights drawn from `configuration.seed`. Throws when
+    /// `configuration.distractorImages` names a folder that cannot be read as distractors.
+    public init(configuration: CLIPTrainingConfiguration, tokenizer: Tokenizer) throws {
         self.configuration = configuration
         self.tokenizer = tokenizer
         model = CLIPModel.random(configuration.model, seed: mixSeed(configuration.seed, 1, 0x3E16), requiresGrad: true)
@@ -48,7 +48,10 @@ public final class CLIPTrainer {
         model.logitScaleTensor.data[0] = Float(Foundation.log(1 / 0.07))
         Self.applyOpenAIInitialization(model, seed: mixSeed(configuration.seed, 3, 0x3E16))
         heads = AttributeHeads(embedDim: configuration.model.embedDim, seed: mixSeed(configuration.seed, 2, 0x3E16))
-        sampler = CLIPBatchSampler(configuration: configuration, tokenizer: tokenizer, distractorPool: distractorPool)
+        let pool = try configuration.distractorImages.map {
+            try CLIPBatchSampler.distractorImages(in: URL(fileURLWithPath: $0), side: configuration.model.imageResolution)
+        } ?? []
+        sampler = CLIPBatchSampler(configuration: configuration, tokenizer: tokenizer, distractorPool: pool)
         let all = model.parameters + heads.parameters
         // Matrices decay; vectors (LayerNorm gains, biases, embeddings of one row) and the temperature do not.
         decayed = Adam.adamW(parameters: all.filter { $0.tensor.rank >= 2 }.map(\.tensor),
@@ -198,10 +201,7 @@ public final class CLIPTrainer {
         }
         var configuration = try CLIPTrainingConfiguration(json: json)
         if let steps { configuration.steps = steps }
-        let pool = try configuration.distractorImages.map {
-            try CLIPBatchSampler.distractorImages(in: URL(fileURLWithPath: $0), side: configuration.model.imageResolution)
-        } ?? []
-        self.init(configuration: configuration, tokenizer: tokenizer, distractorPool: pool)
+        try self.init(configuration: configuration, tokenizer: tokenizer)
         try checkpoint.restore(parameters: trainedParameters)
         do {
             try decayed.restore(try checkpoint.optimizerState("decayed"))

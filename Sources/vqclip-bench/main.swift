@@ -1,7 +1,6 @@
 // vqclip-bench: op-level throughput on this machine, printed as one table. The GEMM rate measured
 // first is the reference every other row is compared with ("fraction of GEMM").
 
-import COpenBLAS
 import Foundation
 import Dispatch
 import Tensors
@@ -53,19 +52,7 @@ var rows: [Row] = []
 // Reference: C = A·B at 2048³ with OpenBLAS on all cores. Timed before and after the other rows,
 // best of both, so that a burst of load from other processes skews the fractions less.
 let size = 2048
-func timeGEMM() -> Double {
-    openblas_set_num_threads(Int32(Parallel.maxThreads))
-    defer { openblas_set_num_threads(1) }
-    let a = Tensor.randn([size, size], seed: 1).data, b = Tensor.randn([size, size], seed: 2).data
-    var c = [Float](repeating: 0, count: size * size)
-    return bestSeconds(repeats: 3) {
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(size), 1,
-                        pa.baseAddress!, Int32(size), pb.baseAddress!, Int32(size), 0, pc.baseAddress!, Int32(size))
-        } } }
-    }
-}
-let gemmBefore = timeGEMM()
+let gemmBefore = gemmGFLOPs(size: size)
 
 // The VQGAN decoder's 3x3 convolutions (batch 1, padding 1). Forward+backward counts three
 // convolution-sized products (output, input gradient, weight gradient); "frozen" is the rendering
@@ -99,8 +86,8 @@ for r in attentionBenchmarks(repeats: 3) {
     rows.append(Row(name: r.name, shape: "", seconds: r.seconds, gflops: r.gflops))
 }
 
-let gemmSeconds = min(gemmBefore, timeGEMM())
-let gemmRate = 2 * Double(size * size * size) / gemmSeconds * 1e-9
+let gemmRate = max(gemmBefore, gemmGFLOPs(size: size))
+let gemmSeconds = 2 * Double(size * size * size) / gemmRate * 1e-9
 rows.insert(Row(name: "sgemm \(Parallel.maxThreads) threads", shape: "\(size)x\(size)x\(size)",
                 seconds: gemmSeconds, gflops: gemmRate), at: 0)
 

@@ -136,12 +136,7 @@ struct TrainCLIPCommand: ParsableCommand {
             configuration.warmupSteps = warmupSteps ?? min(configuration.warmupSteps, max(1, configuration.steps / 10))
             if let lr { configuration.learningRate = lr }
             if distractors > 0 { configuration.distractors = distractors }
-            var pool: [[Float]] = []
-            if let distractorImages {
-                let folder = Files.url(distractorImages)
-                configuration.distractorImages = folder.path
-                pool = try CLIPBatchSampler.distractorImages(in: folder, side: configuration.model.imageResolution)
-            }
+            if let distractorImages { configuration.distractorImages = Files.url(distractorImages).path }
             if adversarialSteps > 0 {
                 let norm = CLIPAdversarialTraining.Norm(rawValue: adversarialNorm.lowercased())!
                 configuration.adversarial = CLIPAdversarialTraining(steps: adversarialSteps,
@@ -157,7 +152,7 @@ struct TrainCLIPCommand: ParsableCommand {
                 configuration.initFromSHA256 = try SHA256.hexDigest(ofFile: file)
                 initial = model
             }
-            trainer = CLIPTrainer(configuration: configuration, tokenizer: tokenizer, distractorPool: pool)
+            trainer = try CLIPTrainer(configuration: configuration, tokenizer: tokenizer)
             if let initial {
                 do { try trainer.loadInitialWeights(from: initial) } catch { throw BadInput("\(initFrom!): \(error)") }
             }

@@ -29,7 +29,7 @@ struct CLIPTrainerTests {
     /// at its 3 largest-gradient elements (where the signal is far above Float32 rounding).
     /// Tolerance: |analytic − numeric| ≤ 2e-3 + 5e-2·max(|analytic|, |numeric|), step 2e-3.
     @Test func objectiveWeightGradientsMatchFiniteDifferences() throws {
-        let trainer = CLIPTrainer(configuration: configuration(Self.microModel, batch: 6), tokenizer: Self.tokenizer)
+        let trainer = try CLIPTrainer(configuration: configuration(Self.microModel, batch: 6), tokenizer: Self.tokenizer)
         let batch = try trainer.sampler.batch(step: 0)
         func loss() throws -> Tensor {
             CLIPLoss.compute(imageFeatures: trainer.model.encodeImage(batch.images), textFeatures: try trainer.model.encodeText(batch.tokens),
@@ -111,7 +111,15 @@ struct CLIPTrainerTests {
             let image = Array(distractors.data[(k * 3072)..<((k + 1) * 3072)])
             #expect(expected.contains(image), "distractor \(k) is not one of the folder's images")
         }
+        // A trainer reads the folder its configuration names (as on resuming) into the same batches.
+        #expect(try CLIPTrainer(configuration: c, tokenizer: Self.tokenizer).sampler.batch(step: 2).distractors?.data == distractors.data)
 
+        let missing = folder.appendingPathComponent("missing")
+        #expect {
+            _ = try CLIPBatchSampler.distractorImages(in: missing, side: 32)
+        } throws: { error in
+            error is CLIPError && "\(error)".contains(missing.path)
+        }
         try ImageIO.writePNG(RGBImage(width: 16, height: 32), to: folder.appendingPathComponent("render-2.png"))
         #expect {
             _ = try CLIPBatchSampler.distractorImages(in: folder, side: 32)
@@ -194,7 +202,7 @@ struct CLIPTrainerTests {
         c.adversarial = adversarial
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("clip-train-\(UUID().uuidString).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
-        let first = CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
+        let first = try CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
         for _ in 0..<2 { _ = try first.trainStep() }
         try first.saveCheckpoint(to: url)
         var losses: [Float] = []
@@ -212,7 +220,7 @@ struct CLIPTrainerTests {
 
     @Test func lossFallsAndTheExportLoadsAsACLIP() throws {
         let c = configuration(CLIPTrainingConfiguration.tinyModel, batch: 16)
-        let trainer = CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
+        let trainer = try CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
         let reports = try (0..<8).map { _ in try trainer.trainStep() }
         #expect(reports.last!.loss.total < reports.first!.loss.total)
         #expect(reports.allSatisfy { $0.imagesPerSecond > 0 && $0.loss.temperature <= 100.001 })
@@ -251,7 +259,7 @@ struct CLIPTrainerTests {
     /// follows), against central differences at the 6 largest-gradient pixels.
     /// Tolerance: |analytic − numeric| ≤ 2e-3 + 5e-2·max(|analytic|, |numeric|), step 2e-3.
     @Test func objectiveImageGradientMatchesFiniteDifferences() throws {
-        let trainer = CLIPTrainer(configuration: configuration(Self.microModel, batch: 6), tokenizer: Self.tokenizer)
+        let trainer = try CLIPTrainer(configuration: configuration(Self.microModel, batch: 6), tokenizer: Self.tokenizer)
         let batch = try trainer.sampler.batch(step: 1)
         let images = Tensor(shape: batch.images.shape, data: batch.images.data, requiresGrad: true)
         func loss(_ x: Tensor) throws -> Tensor {
@@ -280,7 +288,7 @@ struct CLIPTrainerTests {
     @Test(arguments: [CLIPAdversarialTraining.Norm.l2, .linf])
     func adversarialImagesStayInTheirBallAndRaiseTheLoss(norm: CLIPAdversarialTraining.Norm) throws {
         let settings = CLIPAdversarialTraining(steps: 3, epsilon: norm == .l2 ? 1 : 4 / 255, norm: norm, fraction: 0.5)
-        let trainer = CLIPTrainer(configuration: configuration(Self.microModel, batch: 8), tokenizer: Self.tokenizer)
+        let trainer = try CLIPTrainer(configuration: configuration(Self.microModel, batch: 8), tokenizer: Self.tokenizer)
         let batch = try trainer.sampler.batch(step: 2)
         let perturbed = try trainer.adversarialImages(batch, settings)
         let (c, plane) = (batch.images.shape[1], batch.images.shape[2] * batch.images.shape[3])
@@ -314,7 +322,7 @@ struct CLIPTrainerTests {
     @Test func initialWeightsComeFromTheGivenModel() throws {
         let c = configuration(Self.microModel, batch: 4)
         let source = CLIPModel.random(Self.microModel, seed: 77)
-        let trainer = CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
+        let trainer = try CLIPTrainer(configuration: c, tokenizer: Self.tokenizer)
         let heads = trainer.heads.parameters.map(\.tensor.data)
         try trainer.loadInitialWeights(from: source)
         for (a, b) in zip(trainer.model.parameters, source.parameters) where a.name != "logit_scale" {
