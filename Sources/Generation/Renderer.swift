@@ -58,6 +58,10 @@ public struct RenderSettings: Codable, Equatable, Sendable {
     public var seed: String
     public var initImage: String?
     public var initNoise: InitNoise = .codes
+    /// Candidate starts scored by the CLIP before the first step (the caller draws them, e.g.
+    /// scenes of the embedded models' world); the render starts from the best. nil (absent in
+    /// settings from before it existed) or 0: none.
+    public var initSearch: Int?
     /// Weight of 0.5·mean((z − z₀)²), which keeps z near where it started.
     public var initWeight: Float = 0
     /// Weight of the image's total variation (mean absolute difference of neighbouring pixels,
@@ -136,9 +140,12 @@ public final class Renderer {
 
     /// Prepares a render. `initImage` ([1, 3, h, w] in [0, 1], any size) replaces the noise
     /// init; `imagePrompts` are (label, image [1, 3, h, w] in [0, 1], weight, stop).
+    /// `initCandidates` ([N, 3, h, w] in [0, 1]), when there is no init image, replace the noise
+    /// init too: the render starts from the candidate the first prompt set scores best
+    /// (``chosenCandidate``).
     public init(settings: RenderSettings, vqgan: VQModel, clip: CLIPModel, tokenizer: Tokenizer,
                 initImage: Tensor? = nil, imagePrompts: [(label: String, image: Tensor, weight: Float, stop: Float)] = [],
-                truncatePrompts: Bool = false) throws {
+                initCandidates: Tensor? = nil, truncatePrompts: Bool = false) throws {
         self.settings = settings
         self.vqgan = vqgan
         self.clip = clip
@@ -153,7 +160,7 @@ public final class Renderer {
 
         // z: everything random is drawn from the seeded stream first, in a fixed order.
         let latentShape = [1, vqgan.config.embedDim, height / f, width / f]
-        let start: Tensor
+        var start: Tensor
         if let initImage {
             start = Renderer.encode(initImage, vqgan: vqgan, width: width, height: height)
         } else {
@@ -174,9 +181,6 @@ public final class Renderer {
                 start = Renderer.encode(image, vqgan: vqgan, width: width, height: height)
             }
         }
-        z = Tensor(shape: start.shape, data: start.data, requiresGrad: true)
-        zInitial = start
-
         // Prompts: every set's texts in one encoder batch, images through the render's own views.
         let sets = try PromptSyntax.parse(settings.prompt)
         let texts = sets.flatMap { $0.map(\.text) }
@@ -203,6 +207,17 @@ public final class Renderer {
         }
         promptSets = built.map { $0 + imageTargets }
         self.rng = rng
+
+        if initImage == nil, let initCandidates, initCandidates.shape[0] > 0 {
+            let (index, losses) = Renderer.bestCandidate(initCandidates, targets: promptSets[0], clip: clip)
+            chosenCandidate = (index, losses[index])
+            start = Renderer.encode(Tensor.slice(initCandidates, axis: 0, range: index..<(index + 1)), vqgan: vqgan,
+                                    width: width, height: height)
+        } else {
+            chosenCandidate = nil
+        }
+        z = Tensor(shape: start.shape, data: start.data, requiresGrad: true)
+        zInitial = start
 
         let optimizer: Optimizer
         switch settings.optimizer {
@@ -234,6 +249,33 @@ public final class Renderer {
             },
             project: { Renderer.clampToCodebook($0, quantizer: quantizer) })
         weakSelf = self
+    }
+
+    /// The candidate start the render began from (index into `initCandidates`) and its loss.
+    public let chosenCandidate: (index: Int, loss: Float)?
+
+    /// The loss of each candidate image [N, 3, h, w] in [0, 1] under `targets` (text and image
+    /// prompts), from one unaugmented view of the whole frame at the CLIP's size, and the index
+    /// of the lowest. Scored in batches of 256, without gradients.
+    public static func bestCandidate(_ candidates: Tensor, targets: [PromptTarget], clip: CLIPModel) -> (index: Int, losses: [Float]) {
+        let n = candidates.shape[0]
+        let size = clip.configuration.imageResolution
+        var losses: [Float] = []
+        Autograd.withoutGrad {
+            for lo in stride(from: 0, to: n, by: 256) {
+                var batch = Tensor.slice(candidates, axis: 0, range: lo..<min(n, lo + 256))
+                if batch.shape[2] != size || batch.shape[3] != size {
+                    batch = Tensor.resizeBilinear(batch, height: size, width: size)
+                }
+                let features = clip.encodeImage(CLIPPreprocess.normalize(batch))
+                for row in 0..<features.shape[0] {
+                    let one = Tensor.slice(features, axis: 0, range: row..<(row + 1))
+                    losses.append(targets.reduce(0) { $0 + $1.loss(one).item })
+                }
+            }
+        }
+        let best = losses.indices.min { losses[$0] < losses[$1] } ?? 0
+        return (best, losses)
     }
 
     /// The loss of one step: the sum of every target's loss on the image features [N, E], plus

@@ -82,6 +82,17 @@ public final class VQGANTrainer {
         random = SeededGenerator(seed: config.seed &+ 0x2545_F491)
     }
 
+    /// Starts from `source`'s autoencoder weights instead of the random ones (before the first
+    /// step; the optimiser state stays fresh). The models must have the same configuration.
+    public func loadInitialWeights(from source: VQModel) throws {
+        try config.checkInitial(source)
+        let values = Dictionary((source.parameters + source.buffers).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        for (name, tensor) in model.parameters + model.buffers {
+            guard let v = values[name], v.shape == tensor.shape else { throw VQGANError("the initial model has no \(name) of shape \(tensor.shape)") }
+            tensor.data = v.data
+        }
+    }
+
     /// taming's `weights_init`: convolutions N(0, 0.02), BatchNorm scales N(1, 0.02), shifts 0.
     private static func initializeLikeTaming(_ d: NLayerDiscriminator, seed: UInt64) {
         var rng = SeededGenerator(seed: seed)

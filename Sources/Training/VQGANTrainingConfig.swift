@@ -47,6 +47,10 @@ public struct VQGANTrainingConfig: Codable, Equatable, Sendable {
     public var restartEvery: Int
     /// No restarts from this step on, so that the decoder settles on a fixed codebook.
     public var restartUntil: Int
+    /// The model the run started from instead of random weights (as given to `--init-from`) and
+    /// the SHA-256 of its weights file; nil for a run from scratch (and in runs from before it existed).
+    public var initFrom: String?
+    public var initFromSHA256: String?
 
     public init(model: VQGANConfig, discriminator: DiscriminatorConfig, imageSize: Int, batchSize: Int, steps: Int,
                 seed: UInt64, learningRate: Float, warmupSteps: Int, finalLearningRateFraction: Float,
@@ -114,6 +118,15 @@ public struct VQGANTrainingConfig: Codable, Equatable, Sendable {
         }
         guard batchSize > 0, steps > 0 else { throw VQGANError("training config: batch and steps must be positive") }
         guard learningRate > 0, warmupSteps >= 0 else { throw VQGANError("training config: bad learning rate") }
+    }
+
+    /// Throws unless `source` has this run's autoencoder layout (the discriminator aside), so
+    /// that it can start the run (`--init-from`).
+    public func checkInitial(_ source: VQModel) throws {
+        var expected = model, given = source.config
+        expected.discriminator = nil
+        given.discriminator = nil
+        guard given == expected else { throw VQGANError("the initial model's configuration differs from the run's") }
     }
 
     /// The JSON form stored in checkpoints.

@@ -16,7 +16,9 @@ struct EvalVQGANCommand: ParsableCommand {
             Reads DIR/model.safetensors and DIR/config.json (as written by `train vqgan`) and \
             reconstructs --samples scenes of the --seed stream, which training never draws from \
             (training uses small seeds). L1, PSNR and edge L1 (the L1 of neighbour differences, \
-            which blur raises) are measured on [0, 1] pixels.
+            which blur raises) are measured on [0, 1] pixels. The pixel judge of `eval render` \
+            then reads --samples one-object scenes of the same seed and their reconstructions: \
+            the share of reconstructions it reads as their scene, per attribute and for all of them.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Model directory with model.safetensors and config.json.", valueName: "dir"))
@@ -51,18 +53,23 @@ struct EvalVQGANCommand: ParsableCommand {
                         ("size", .int(size))],
                        summary: "eval vqgan: \(directory.path), \(samples) fresh \(size)x\(size) images, seed \(seed)")
         let result = VQGANEvaluation.measure(model: vqgan, size: size, seed: seed, samples: samples)
+        let judged = VQGANJudgeAgreement.measure(model: vqgan, size: size, seed: seed, samples: samples)
+        let order = ["shape", "color", "background", "position", "size"]
         let fields: [(String, JSONValue)] = [
             ("samples", .int(result.samples)), ("l1", .number(result.l1)), ("psnr", .number(result.psnr)),
             ("edge_l1", .number(result.edgeL1)),
             ("codes_used", .int(result.codesUsed)), ("codebook_size", .int(result.codebookSize)),
             ("codebook_usage_percent", .number(result.usagePercent)), ("perplexity", .number(result.perplexity)),
+            ("judge", .object(order.map { ($0, .number(judged.attributes[$0]!)) } + [("all", .number(judged.all)), ("originals", .number(judged.originals))])),
         ]
         if reporter.mode == .json {
             reporter.done(fields, summary: "")
         } else {
             Terminal.writeOutput(String(format: "l1 %.5f\npsnr %.2f dB\nedge l1 %.5f\ncodebook usage %d/%d (%.1f%%), perplexity %.1f\n",
                                         result.l1, result.psnr, result.edgeL1, result.codesUsed, result.codebookSize,
-                                        result.usagePercent, result.perplexity))
+                                        result.usagePercent, result.perplexity)
+                                + "judge on one-object reconstructions: " + order.map { String(format: "%@ %.3f", $0, judged.attributes[$0]!) }.joined(separator: ", ")
+                                + String(format: "; every attribute %.3f (drawn scenes %.3f)\n", judged.all, judged.originals))
             reporter.done([], summary: "evaluated \(samples) images")
         }
     }

@@ -10,6 +10,7 @@ import Foundation
 import Generation
 import ImageCodecs
 import ImageTensors
+import ShapeWorld
 import Tensors
 
 /// Models loaded once per process, with the names the user gave them.
@@ -126,8 +127,10 @@ struct RenderJob {
                            + " (--force to try anyway)")
         }
 
+        let candidates = initTensor == nil ? WorldCandidates(count: settings.initSearch ?? 0, seed: settings.seedValue) : nil
         let renderer = try Renderer(settings: settings, vqgan: models.vqgan, clip: models.clip, tokenizer: models.tokenizer,
-                                    initImage: initTensor, imagePrompts: imagePrompts)
+                                    initImage: initTensor, imagePrompts: imagePrompts,
+                                    initCandidates: candidates?.images(width: width, height: height))
         if resume, let state { try renderer.restoreState(from: state) }
 
         @discardableResult
@@ -155,6 +158,12 @@ struct RenderJob {
         startFields += [("estimated_seconds", seconds.isFinite ? .number(seconds.rounded()) : .null),
                         ("gemm_gflops", .number((2 * rate / 1e8).rounded() / 10))]
         reporter.start(startFields, summary: summary)
+        if let candidates, let chosen = renderer.chosenCandidate {
+            let scene = candidates.scenes[chosen.index].spec.caption
+            reporter.note("init_search", [("candidates", .int(candidates.scenes.count)), ("candidate", .int(chosen.index)),
+                                          ("scene", .string(scene)), ("loss", .float(chosen.loss))],
+                          text: "starting from \"\(scene)\", the best of \(candidates.scenes.count) world scenes for the prompt (loss \(String(format: "%.3f", chosen.loss)))")
+        }
         // A long run is said, not refused: the user may well mean it.
         if seconds.isFinite, seconds > RenderJob.longRunSeconds {
             reporter.note("long_run", [("estimated_seconds", .number(seconds.rounded()))],
@@ -233,6 +242,29 @@ enum Interrupt {
     static func uninstall() {
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// Candidate starts for `--init-search`: scenes of the embedded models' world (one object at one
+/// of the nine positions, or two related objects), drawn from the render's seed.
+struct WorldCandidates {
+    let scenes: [Scene]
+
+    /// Nil when `count` is 0.
+    init?(count: Int, seed: UInt64) {
+        guard count > 0 else { return nil }
+        scenes = ShapeWorldGenerator(seed: seed, pairProbability: 0.25, absolutePositions: true).scenes(count)
+    }
+
+    /// The scenes drawn at the render's size, [N, 3, height, width] in [0, 1].
+    func images(width: Int, height: Int) -> Tensor {
+        let plane = 3 * width * height
+        var data = [Float](repeating: 0, count: scenes.count * plane)
+        for (i, scene) in scenes.enumerated() {
+            let image = ShapeRasterizer.render(scene, width: width, height: height)
+            data.replaceSubrange((i * plane)..<((i + 1) * plane), with: image.data)
+        }
+        return Tensor(shape: [scenes.count, 3, height, width], data: data)
     }
 }
 

@@ -47,6 +47,9 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("init-weight"), help: "Weight of the term that keeps z near its start (default 0).")
     var initWeight: Float?
 
+    @Option(name: .customLong("init-search"), help: ArgumentHelp("Without --init-image: score N scenes of the embedded models' world with CLIP and start from the best (default 0: off).", valueName: "N"))
+    var initSearch: Int?
+
     @Option(name: .customLong("tv-weight"), help: "Weight of the image's total variation, which favours flat regions with sharp edges (default 0).")
     var tvWeight: Float?
 
@@ -78,6 +81,7 @@ struct SettingsOptions: ParsableArguments {
         m.initNoise = initNoise ?? base.initNoise
         m.initWeight = initWeight ?? base.initWeight
         m.tvWeight = tvWeight ?? base.tvWeight
+        m.initSearch = initSearch ?? base.initSearch
         m.changePromptEvery = changePromptEvery ?? base.changePromptEvery
         return m
     }
@@ -136,6 +140,10 @@ struct SettingsOptions: ParsableArguments {
         if let initWeight {
             guard initWeight.isFinite, initWeight >= 0 else { throw ValidationError("--init-weight must be 0 or more, got \(initWeight)") }
             s.initWeight = initWeight
+        }
+        if let initSearch {
+            try requireRange(initSearch, 0...100_000, "init-search")
+            s.initSearch = initSearch == 0 ? nil : initSearch
         }
         if let tvWeight {
             guard tvWeight.isFinite, tvWeight >= 0 else { throw ValidationError("--tv-weight must be 0 or more, got \(tvWeight)") }
@@ -203,6 +211,7 @@ extension RenderSettings {
         if let initImage { words += ["--init-image", shellQuoted(initImage)] } else { words += ["--init-noise", initNoise.rawValue] }
         if initWeight != 0 { words += ["--init-weight", "\(initWeight)"] }
         if let tvWeight, tvWeight != 0 { words += ["--tv-weight", "\(tvWeight)"] }
+        if initImage == nil, let initSearch, initSearch > 0 { words += ["--init-search", "\(initSearch)"] }
         if changePromptEvery != 0 { words += ["--change-prompt-every", "\(changePromptEvery)"] }
         words += ["--vqgan", shellQuoted(vqgan), "--clip", shellQuoted(clip), "--threads", "\(threads)"]
         return words.joined(separator: " ")

@@ -2,10 +2,12 @@
 // ShapeWorld images into a run directory that it can resume.
 
 import ArgumentParser
+import Checkpoints
 import FilePaths
 import Foundation
 import Tensors
 import Training
+import VQGAN
 
 /// Model sizes `train vqgan` knows.
 enum VQGANPreset: String, ExpressibleByArgument, CaseIterable {
@@ -61,6 +63,12 @@ struct TrainVQGANCommand: ParsableCommand {
     @Option(name: .customLong("disc-start"), help: ArgumentHelp("Step at which the discriminator starts (default: 70% of --steps; past --steps: no GAN). With --resume it replaces the stored value, branching the run.", valueName: "S"))
     var discStart: Int?
 
+    @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from this model directory's weights (model.safetensors + config.json of the same size) instead of random ones.", valueName: "dir"))
+    var initFrom: String?
+
+    @Option(name: .long, help: "Peak learning rate (default 5e-4 for the embedded preset).")
+    var lr: Float?
+
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
@@ -70,6 +78,10 @@ struct TrainVQGANCommand: ParsableCommand {
         if let threads { try requireRange(threads, 1...256, "threads") }
         if let discStart { try requireRange(discStart, 0...100_000_000, "disc-start") }
         try requireRange(checkpointEvery, 1...10_000_000, "checkpoint-every")
+        if resume && (initFrom != nil || lr != nil) {
+            throw ValidationError("--init-from and --lr are fixed by the checkpoint; leave them out with --resume")
+        }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         try requireRange(ch, 8...256, "ch")
         guard ch % 8 == 0 else { throw ValidationError("--ch must be a multiple of 8 (the GroupNorm groups), got \(ch)") }
     }
@@ -87,9 +99,23 @@ struct TrainVQGANCommand: ParsableCommand {
             if let batch { config.batchSize = batch }
         }
         if let discStart { config.discriminatorStart = discStart }
+        if let lr { config.learningRate = lr }
+        var initial: VQModel?
+        if let initFrom {
+            let folder = Files.url(initFrom)
+            let weights = folder.appendingPathComponent("model.safetensors")
+            let model = try VQModel.load(checkpoint: weights, config: folder.appendingPathComponent("config.json"))
+            do { try config.checkInitial(model) } catch { throw BadInput("\(initFrom): \(error)") }
+            initial = model
+            config.initFrom = initFrom
+            config.initFromSHA256 = try SHA256.hexDigest(ofFile: weights)
+        }
         let run = try VQGANTrainingRun(directory: directory, config: config, resume: resume) { stored in
             if let discStart { stored.discriminatorStart = discStart }
             if let steps { stored.steps = steps }
+        }
+        if let initial {
+            do { try run.trainer.loadInitialWeights(from: initial) } catch { throw BadInput("\(initFrom!): \(error)") }
         }
         let trained = run.trainer.config
         let reporter = Reporter(command: "train vqgan", json: reporting.json)

@@ -215,4 +215,26 @@ struct RenderCLITests {
         let done = events.last
         #expect(done?["event"] as? String == "done" && done?["count"] as? Int == 2 && (done?["share"] as? Double).map { (0...1).contains($0) } == true)
     }
+
+    /// --init-search draws world scenes from the seed, starts from the one the CLIP scores best
+    /// (a note says which), records the option in the command, and replays to the same bytes.
+    @Test func initSearchStartsFromTheBestWorldScene() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let out = dir.file("search.png")
+        let run = try VQClipBinary.run(["render", "a shape on a red background", "--seed", "3", "--iterations", "1", "--cutn", "2",
+                                        "--init-search", "256", "--output", out.path, "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let note = try #require(jsonEvents(run.stdout).first { $0["kind"] as? String == "init_search" })
+        #expect(note["candidates"] as? Int == 256 && (note["candidate"] as? Int).map { (0..<256).contains($0) } == true)
+        // About one scene in twelve has a red background; the CLIP names backgrounds without fail.
+        #expect((note["scene"] as? String)?.hasSuffix("on a red background") == true, "\(note)")
+        let text = Dictionary(try ImageIO.readText(contentsOf: out).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })
+        #expect(text["command"]?.contains("--init-search 256") == true)
+        let replayed = try VQClipBinary.run(["render", "--replay", out.path, "--output", dir.file("again.png").path])
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        #expect(try Data(contentsOf: dir.file("again.png")) == Data(contentsOf: out))
+        let bad = try VQClipBinary.run(["render", "x", "--init-search", "-1", "--output", dir.file("bad.png").path])
+        #expect(bad.status != 0 && bad.stderr.contains("init-search"))
+    }
 }

@@ -1,6 +1,7 @@
 // The pieces of a VQGAN+CLIP render that have exact expectations: the prompt syntax, the
 // notebooks' resampling map, the spherical prompt loss, and the pooled views.
 
+import CLIP
 import Foundation
 import Testing
 @testable import Generation
@@ -157,5 +158,30 @@ struct RenderPiecesTests {
                            - Renderer.totalVariation(Tensor(shape: x.shape, data: minus)).item) / (2 * eps)
             #expect(abs(numeric - grad[i]) < 1e-3 * max(scale, 1) + 2e-3, "index \(i): analytic \(grad[i]) numeric \(numeric)")
         }
+    }
+
+    /// The init search scores every candidate as one unaugmented whole-frame view under the
+    /// prompts' own loss, in batches, and picks the lowest: the same numbers as scoring each
+    /// candidate alone, at any batch boundary (300 candidates: a batch of 256 and one of 44).
+    @Test func initSearchPicksTheCandidateWithTheLowestPromptLoss() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let clip = try CLIPModel(contentsOf: folder.appendingPathComponent("CLIPTests/Fixtures/clip-small-openai.safetensors"))
+        let size = clip.configuration.imageResolution
+        var rng = SeededGenerator(seed: 7)
+        let n = 300, plane = 3 * 20 * 20
+        let candidates = Tensor(shape: [n, 3, 20, 20], data: (0..<(n * plane)).map { _ in rng.nextUniform() })
+        let e = clip.configuration.embedDim
+        let targets = [PromptTarget(label: "a", embeddings: Tensor(shape: [1, e], data: (0..<e).map { _ in rng.nextUniform() - 0.5 }), weight: 1, stop: -1),
+                       PromptTarget(label: "b", embeddings: Tensor(shape: [1, e], data: (0..<e).map { _ in rng.nextUniform() - 0.5 }), weight: -0.5, stop: -1)]
+        let (index, losses) = Renderer.bestCandidate(candidates, targets: targets, clip: clip)
+        #expect(losses.count == n)
+        #expect(losses[index] == losses.min())
+        for k in [0, 1, 255, 256, 299, index] {
+            let one = Tensor.resizeBilinear(Tensor.slice(candidates, axis: 0, range: k..<(k + 1)), height: size, width: size)
+            let features = Autograd.withoutGrad { clip.encodeImage(CLIPPreprocess.normalize(one)) }
+            let alone = targets.reduce(Float(0)) { $0 + $1.loss(features).item }
+            #expect(abs(alone - losses[k]) <= 1e-5 * max(1, abs(alone)), "candidate \(k): \(losses[k]) batched, \(alone) alone")
+        }
+        #expect(Set(losses).count > n / 2, "the candidates score differently")
     }
 }
