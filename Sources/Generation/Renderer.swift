@@ -112,6 +112,18 @@ public struct PromptTarget {
     }
 }
 
+/// Candidate starts for a render (``RenderSettings/initSearch``): `count` images, drawn on
+/// demand as [k, 3, h, w] in [0, 1] for a range of indices (the same images for the same range).
+public struct InitCandidates {
+    public let count: Int
+    public let images: (Range<Int>) -> Tensor
+
+    public init(count: Int, images: @escaping (Range<Int>) -> Tensor) {
+        self.count = count
+        self.images = images
+    }
+}
+
 /// Errors of a render's inputs.
 public struct RenderError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -140,12 +152,11 @@ public final class Renderer {
 
     /// Prepares a render. `initImage` ([1, 3, h, w] in [0, 1], any size) replaces the noise
     /// init; `imagePrompts` are (label, image [1, 3, h, w] in [0, 1], weight, stop).
-    /// `initCandidates` ([N, 3, h, w] in [0, 1]), when there is no init image, replace the noise
-    /// init too: the render starts from the candidate the first prompt set scores best
-    /// (``chosenCandidate``).
+    /// `initCandidates`, when there is no init image, replace the noise init too: the render
+    /// starts from the candidate the first prompt set scores best (``chosenCandidate``).
     public init(settings: RenderSettings, vqgan: VQModel, clip: CLIPModel, tokenizer: Tokenizer,
                 initImage: Tensor? = nil, imagePrompts: [(label: String, image: Tensor, weight: Float, stop: Float)] = [],
-                initCandidates: Tensor? = nil, truncatePrompts: Bool = false) throws {
+                initCandidates: InitCandidates? = nil, truncatePrompts: Bool = false) throws {
         self.settings = settings
         self.vqgan = vqgan
         self.clip = clip
@@ -208,11 +219,10 @@ public final class Renderer {
         promptSets = built.map { $0 + imageTargets }
         self.rng = rng
 
-        if initImage == nil, let initCandidates, initCandidates.shape[0] > 0 {
+        if initImage == nil, let initCandidates, initCandidates.count > 0 {
             let (index, losses) = Renderer.bestCandidate(initCandidates, targets: promptSets[0], clip: clip)
             chosenCandidate = (index, losses[index])
-            start = Renderer.encode(Tensor.slice(initCandidates, axis: 0, range: index..<(index + 1)), vqgan: vqgan,
-                                    width: width, height: height)
+            start = Renderer.encode(initCandidates.images(index..<(index + 1)), vqgan: vqgan, width: width, height: height)
         } else {
             chosenCandidate = nil
         }
@@ -254,16 +264,16 @@ public final class Renderer {
     /// The candidate start the render began from (index into `initCandidates`) and its loss.
     public let chosenCandidate: (index: Int, loss: Float)?
 
-    /// The loss of each candidate image [N, 3, h, w] in [0, 1] under `targets` (text and image
-    /// prompts), from one unaugmented view of the whole frame at the CLIP's size, and the index
-    /// of the lowest. Scored in batches of 256, without gradients.
-    public static func bestCandidate(_ candidates: Tensor, targets: [PromptTarget], clip: CLIPModel) -> (index: Int, losses: [Float]) {
-        let n = candidates.shape[0]
+    /// The loss of each candidate under `targets` (text and image prompts), from one
+    /// unaugmented view of the whole frame at the CLIP's size, and the index of the lowest.
+    /// Drawn and scored 256 at a time, without gradients, so that memory does not grow with N.
+    public static func bestCandidate(_ candidates: InitCandidates, targets: [PromptTarget], clip: CLIPModel) -> (index: Int, losses: [Float]) {
+        let n = candidates.count
         let size = clip.configuration.imageResolution
         var losses: [Float] = []
         Autograd.withoutGrad {
             for lo in stride(from: 0, to: n, by: 256) {
-                var batch = Tensor.slice(candidates, axis: 0, range: lo..<min(n, lo + 256))
+                var batch = candidates.images(lo..<min(n, lo + 256))
                 if batch.shape[2] != size || batch.shape[3] != size {
                     batch = Tensor.resizeBilinear(batch, height: size, width: size)
                 }

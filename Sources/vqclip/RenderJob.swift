@@ -130,7 +130,7 @@ struct RenderJob {
         let candidates = initTensor == nil ? WorldCandidates(count: settings.initSearch ?? 0, seed: settings.seedValue) : nil
         let renderer = try Renderer(settings: settings, vqgan: models.vqgan, clip: models.clip, tokenizer: models.tokenizer,
                                     initImage: initTensor, imagePrompts: imagePrompts,
-                                    initCandidates: candidates?.images(width: width, height: height))
+                                    initCandidates: candidates.map { c in InitCandidates(count: c.scenes.count) { c.images($0, width: width, height: height) } })
         if resume, let state { try renderer.restoreState(from: state) }
 
         @discardableResult
@@ -256,15 +256,15 @@ struct WorldCandidates {
         scenes = ShapeWorldGenerator(seed: seed, pairProbability: 0.25, absolutePositions: true).scenes(count)
     }
 
-    /// The scenes drawn at the render's size, [N, 3, height, width] in [0, 1].
-    func images(width: Int, height: Int) -> Tensor {
+    /// Scenes `range` drawn at the render's size, [k, 3, height, width] in [0, 1].
+    func images(_ range: Range<Int>, width: Int, height: Int) -> Tensor {
         let plane = 3 * width * height
-        var data = [Float](repeating: 0, count: scenes.count * plane)
-        for (i, scene) in scenes.enumerated() {
-            let image = ShapeRasterizer.render(scene, width: width, height: height)
+        var data = [Float](repeating: 0, count: range.count * plane)
+        for (i, k) in range.enumerated() {
+            let image = ShapeRasterizer.render(scenes[k], width: width, height: height)
             data.replaceSubrange((i * plane)..<((i + 1) * plane), with: image.data)
         }
-        return Tensor(shape: [scenes.count, 3, height, width], data: data)
+        return Tensor(shape: [range.count, 3, height, width], data: data)
     }
 }
 

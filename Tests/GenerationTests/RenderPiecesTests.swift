@@ -169,7 +169,8 @@ struct RenderPiecesTests {
         let size = clip.configuration.imageResolution
         var rng = SeededGenerator(seed: 7)
         let n = 300, plane = 3 * 20 * 20
-        let candidates = Tensor(shape: [n, 3, 20, 20], data: (0..<(n * plane)).map { _ in rng.nextUniform() })
+        let all = Tensor(shape: [n, 3, 20, 20], data: (0..<(n * plane)).map { _ in rng.nextUniform() })
+        let candidates = InitCandidates(count: n) { Tensor.slice(all, axis: 0, range: $0) }
         let e = clip.configuration.embedDim
         let targets = [PromptTarget(label: "a", embeddings: Tensor(shape: [1, e], data: (0..<e).map { _ in rng.nextUniform() - 0.5 }), weight: 1, stop: -1),
                        PromptTarget(label: "b", embeddings: Tensor(shape: [1, e], data: (0..<e).map { _ in rng.nextUniform() - 0.5 }), weight: -0.5, stop: -1)]
@@ -177,7 +178,7 @@ struct RenderPiecesTests {
         #expect(losses.count == n)
         #expect(losses[index] == losses.min())
         for k in [0, 1, 255, 256, 299, index] {
-            let one = Tensor.resizeBilinear(Tensor.slice(candidates, axis: 0, range: k..<(k + 1)), height: size, width: size)
+            let one = Tensor.resizeBilinear(Tensor.slice(all, axis: 0, range: k..<(k + 1)), height: size, width: size)
             let features = Autograd.withoutGrad { clip.encodeImage(CLIPPreprocess.normalize(one)) }
             let alone = targets.reduce(Float(0)) { $0 + $1.loss(features).item }
             #expect(abs(alone - losses[k]) <= 1e-5 * max(1, abs(alone)), "candidate \(k): \(losses[k]) batched, \(alone) alone")
