@@ -20,9 +20,8 @@ build: deps
 	$(SWIFT) build -c release --product vqclip
 
 ## demo: build, then render the ShapeWorld prompts of prompts/shapes.txt with the embedded models into outputs/demo/
-DEMO_ITERATIONS ?= 150
 demo: build
-	$(BIN)/vqclip batch prompts/shapes.txt --output-dir outputs/demo --iterations $(DEMO_ITERATIONS) --animate --frame-every 10
+	$(BIN)/vqclip batch prompts/shapes.txt --output-dir outputs/demo --animate --frame-every 2
 	@echo
 	@echo "Look at outputs/demo/index.html (a gallery of the results), outputs/demo/*.png, and each"
 	@echo "render's progress in outputs/demo/<name>-frames/ (animation.gif, contact-sheet.png)."

@@ -56,13 +56,15 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("change-prompt-every"), help: ArgumentHelp("Switch to the next `^` prompt set every N steps.", valueName: "N"))
     var changePromptEvery: Int?
 
-    /// What the embedded models render best with, where the options do not say: their native
-    /// 64x64 size, a flat gray start (random codes leave confetti the small CLIP tolerates), and
-    /// views with the small zoom, shift and colour changes the small CLIP was trained with (the
-    /// tools' rotations, perspective and erasing show it images unlike any it has seen, and the
-    /// renders come out as diagonal stripes on dark backgrounds), half of them blurred, which
-    /// favours large coherent regions of the prompt's colours over scattered fragments (see MODELS.md).
-    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat", "--augments", "Sh,Ji,Bl"])
+    /// What the embedded models render best with, where the options do not say (see MODELS.md):
+    /// their native 64x64 size; a start from the scene of their world that the CLIP scores best
+    /// among 4096, then 20 gentle steps (learning rate 0.005), because the small CLIP's gradient
+    /// takes a clean start towards blobs it scores higher than any clean scene (longer or faster
+    /// optimisation lowers the share of renders that satisfy their prompt); views with the small
+    /// zoom, shift and colour changes the CLIP was trained with, half of them blurred. With
+    /// `--init-search 0` the start is flat gray (random codes leave confetti the CLIP tolerates).
+    static let embeddedDefaults = try! SettingsOptions.parse(["--size", "64x64", "--init-noise", "flat", "--augments", "Sh,Ji,Bl",
+                                                              "--init-search", "4096", "--iterations", "20", "--lr", "0.005"])
 
     /// These options with `base`'s where these are not given.
     func laid(over base: SettingsOptions) -> SettingsOptions {
@@ -211,7 +213,7 @@ extension RenderSettings {
         if let initImage { words += ["--init-image", shellQuoted(initImage)] } else { words += ["--init-noise", initNoise.rawValue] }
         if initWeight != 0 { words += ["--init-weight", "\(initWeight)"] }
         if let tvWeight, tvWeight != 0 { words += ["--tv-weight", "\(tvWeight)"] }
-        if initImage == nil, let initSearch, initSearch > 0 { words += ["--init-search", "\(initSearch)"] }
+        if initImage == nil { words += ["--init-search", "\(initSearch ?? 0)"] }
         if changePromptEvery != 0 { words += ["--change-prompt-every", "\(changePromptEvery)"] }
         words += ["--vqgan", shellQuoted(vqgan), "--clip", shellQuoted(clip), "--threads", "\(threads)"]
         return words.joined(separator: " ")

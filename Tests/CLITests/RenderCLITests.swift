@@ -55,7 +55,7 @@ struct RenderCLITests {
                                         signal: SIGINT, whenOutputContains: "\"progress\"")
         #expect(long.status == 130)
         let events = jsonEvents(long.stdout)
-        let noteIndex = events.firstIndex { $0["event"] as? String == "note" }
+        let noteIndex = events.firstIndex { $0["event"] as? String == "note" && $0["kind"] as? String == "long_run" }
         let progressIndex = events.firstIndex { $0["event"] as? String == "progress" }
         #expect(noteIndex != nil && progressIndex != nil && noteIndex! < progressIndex!, "\(long.stdout)")
         let note = noteIndex.map { events[$0] }
@@ -202,12 +202,15 @@ struct RenderCLITests {
         let text = Dictionary(try ImageIO.readText(contentsOf: out).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })
         #expect(text["vqclip_settings"]?.contains("\"initNoise\":\"flat\"") == true)
         #expect(text["command"]?.contains("--augments Sh,Ji,Bl") == true, "the embedded models' views: small zoom, shift, colour and blur")
+        #expect(text["command"]?.contains("--init-search 4096") == true && text["command"]?.contains("--lr 0.005") == true,
+                "the embedded models start from the best of 4096 world scenes and take gentle steps")
+        #expect(jsonEvents(run.stdout).contains { $0["kind"] as? String == "init_search" && $0["candidates"] as? Int == 4096 })
         let replayed = try VQClipBinary.run(["render", "--replay", out.path, "--output", dir.file("again.png").path])
         #expect(replayed.status == 0, "\(replayed.stderr)")
         #expect(try Data(contentsOf: dir.file("again.png")) == Data(contentsOf: out))
 
         // eval render judges what it renders: one caption, a few steps, the summary as JSON.
-        let eval = try VQClipBinary.run(["eval", "render", "--count", "2", "--iterations", "2", "--cutn", "2",
+        let eval = try VQClipBinary.run(["eval", "render", "--count", "2", "--iterations", "2", "--cutn", "2", "--init-search", "64",
                                          "--output-dir", dir.file("eval").path, "--json"])
         #expect(eval.status == 0, "\(eval.stderr)")
         let events = jsonEvents(eval.stdout)
