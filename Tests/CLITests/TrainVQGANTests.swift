@@ -83,7 +83,7 @@ struct TrainVQGANTests {
     }
 
     /// The judge reads every drawn one-object scene as drawn, and the shipped VQGAN's
-    /// reconstructions as their scenes far more often than chance (measured on 500: 0.43).
+    /// reconstructions as their scenes far more often than chance (measured on 500: 0.59).
     @Test func theJudgeReadsTheEmbeddedReconstructions() throws {
         let model = RenderCLITests.tests.deletingLastPathComponent().appendingPathComponent("EmbeddedModels/vqgan").path
         let run = try VQClipBinary.run(["eval", "vqgan", "--model", model, "--samples", "40", "--json"])
