@@ -86,8 +86,9 @@ public struct VQGANJudgeAgreement: Sendable, Equatable {
         var hits: [String: Int] = [:]
         var all = 0, originals = 0
         for k in 0..<samples {
-            let spec = generator.scene(at: k).spec
-            let image = ShapeRasterizer.render(generator.scene(at: k), width: size, height: size)
+            let scene = generator.scene(at: k)
+            let spec = scene.spec
+            let image = ShapeRasterizer.render(scene, width: size, height: size)
             let reconstruction = Autograd.withoutGrad {
                 ((model.decode(model.quantize(model.encode(image * 2 - 1)).quantized) + 1) * 0.5).clamped(min: 0, max: 1)
             }
