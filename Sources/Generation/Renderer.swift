@@ -171,10 +171,12 @@ public final class Renderer {
 
         // z: everything random is drawn from the seeded stream first, in a fixed order.
         let latentShape = [1, vqgan.config.embedDim, height / f, width / f]
-        var start: Tensor
+        // With candidates, the start is chosen once the prompts are encoded (below).
+        let searching = initImage == nil && (initCandidates?.count ?? 0) > 0
+        var start: Tensor?
         if let initImage {
             start = Renderer.encode(initImage, vqgan: vqgan, width: width, height: height)
-        } else {
+        } else if !searching {
             switch settings.initNoise {
             case .codes:
                 let count = latentShape[2] * latentShape[3]
@@ -219,15 +221,16 @@ public final class Renderer {
         promptSets = built.map { $0 + imageTargets }
         self.rng = rng
 
-        if initImage == nil, let initCandidates, initCandidates.count > 0 {
+        if searching, let initCandidates {
             let (index, losses) = Renderer.bestCandidate(initCandidates, targets: promptSets[0], clip: clip)
             chosenCandidate = (index, losses[index])
             start = Renderer.encode(initCandidates.images(index..<(index + 1)), vqgan: vqgan, width: width, height: height)
         } else {
             chosenCandidate = nil
         }
-        z = Tensor(shape: start.shape, data: start.data, requiresGrad: true)
-        zInitial = start
+        let begin = start!
+        z = Tensor(shape: begin.shape, data: begin.data, requiresGrad: true)
+        zInitial = begin
 
         let optimizer: Optimizer
         switch settings.optimizer {

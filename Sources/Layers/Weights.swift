@@ -202,3 +202,14 @@ public struct WeightScope {
 
     private func key(_ name: String) -> String { path.isEmpty ? name : path + "." + name }
 }
+
+/// Copies into each of `target`'s tensors the values of `source`'s tensor of the same name (a
+/// fine-tune's start): strict like loading, so a key `source` lacks, or has in another shape,
+/// is an error naming it. Nothing is copied unless every key matches.
+public func copyNamedValues(from source: [(name: String, tensor: Tensor)], into target: [(name: String, tensor: Tensor)]) throws {
+    let values = Dictionary(source.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
+    for (name, tensor) in target where values[name]?.shape != tensor.shape {
+        throw WeightError("the initial model has no \(name) of shape \(tensor.shape)")
+    }
+    for (name, tensor) in target { tensor.data = values[name]!.data }
+}

@@ -36,6 +36,19 @@ public struct JudgedImage: Sendable, Hashable {
 }
 
 public enum ShapeJudge {
+    /// Each fact `mention` states about one object, named ("shape", "color", "size",
+    /// "background", "position"), and whether `judged` shows it (nothing holds without an image
+    /// reading).
+    public static func checks(_ judged: JudgedImage?, against mention: CaptionMention) -> [(attribute: String, holds: Bool)] {
+        var checks: [(String, Bool)] = []
+        if let shape = mention.primary.shape { checks.append(("shape", judged?.shape == shape)) }
+        if let color = mention.primary.color { checks.append(("color", judged?.color == color)) }
+        if let size = mention.primary.size { checks.append(("size", judged?.size == size)) }
+        if let background = mention.background { checks.append(("background", judged?.background == background)) }
+        if let position = mention.position { checks.append(("position", judged?.position == position)) }
+        return checks
+    }
+
     /// Radius (as a fraction of the side) between small and large objects: small ones reach at
     /// most 0.165 (centred layout) and large ones start at 0.189 (positioned layout).
     public static let sizeThreshold = 0.177

@@ -5,6 +5,7 @@
 import CLIP
 import Checkpoints
 import Foundation
+import Layers
 import Optimizers
 import ShapeWorld
 import Tensors
@@ -83,10 +84,8 @@ public final class CLIPTrainer {
         guard source.configuration == configuration.model else {
             throw CLIPError("the initial model is \(source.configuration.description), the run's is \(configuration.model.description)")
         }
-        let values = Dictionary(uniqueKeysWithValues: source.parameters.map { ($0.name, $0.tensor) })
-        for (name, tensor) in model.parameters {
-            guard let v = values[name], v.shape == tensor.shape else { throw CLIPError("the initial model has no \(name) of shape \(tensor.shape)") }
-            tensor.data = v.data
+        do { try copyNamedValues(from: source.parameters, into: model.parameters) } catch {
+            throw CLIPError("\(error)")
         }
         model.logitScaleTensor.data[0] = min(model.logitScaleTensor.data[0], CLIPLoss.maxLogitScale)
     }

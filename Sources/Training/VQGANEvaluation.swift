@@ -69,12 +69,12 @@ public struct VQGANEvaluation: Sendable, Equatable {
 
 /// What the pixel judge reads from a VQGAN's reconstructions of one-object scenes, against the
 /// scenes themselves: whatever the decoder cannot give back, a render cannot show either.
-public struct VQGANJudgeAgreement: Sendable, Equatable {
+public struct VQGANJudgeAgreement: Sendable {
     /// Scenes judged.
     public var samples: Int
-    /// Share of reconstructions the judge reads as the scene's attribute, per attribute
-    /// ("shape", "color", "background", "position", "size").
-    public var attributes: [String: Double]
+    /// Per attribute (``ShapeJudge/checks(_:against:)``'s names and order), the share of
+    /// reconstructions the judge reads as their scene's.
+    public var attributes: [(name: String, share: Double)]
     /// Share of reconstructions that satisfy every attribute of their scene.
     public var all: Double
     /// The same share for the scenes as drawn (the judge's own ceiling; 1 when it agrees with the world).
@@ -83,28 +83,25 @@ public struct VQGANJudgeAgreement: Sendable, Equatable {
     /// Scenes 0..<`samples` of `seed`'s one-object, positioned stream at `size`.
     public static func measure(model: VQModel, size: Int, seed: UInt64, samples: Int) -> VQGANJudgeAgreement {
         let generator = ShapeWorldGenerator(seed: seed, pairProbability: 0, absolutePositions: true)
-        var hits: [String: Int] = [:]
+        var names: [String] = [], hits: [Int] = []
         var all = 0, originals = 0
         for k in 0..<samples {
             let scene = generator.scene(at: k)
-            let spec = scene.spec
             let image = ShapeRasterizer.render(scene, width: size, height: size)
             let reconstruction = Autograd.withoutGrad {
                 ((model.decode(model.quantize(model.encode(image * 2 - 1)).quantized) + 1) * 0.5).clamped(min: 0, max: 1)
             }
-            let mention = CaptionMention(spec)
+            let mention = CaptionMention(scene.spec)
             if ShapeJudge.judge(image)?.satisfies(mention) == true { originals += 1 }
-            guard let judged = ShapeJudge.judge(reconstruction) else { continue }
-            if judged.satisfies(mention) { all += 1 }
-            for (name, ok) in [("shape", judged.shape == spec.primary.shape), ("color", judged.color == spec.primary.color),
-                               ("background", judged.background == spec.background), ("position", judged.position == spec.position),
-                               ("size", judged.size == spec.primary.size)] where ok {
-                hits[name, default: 0] += 1
-            }
+            let judged = ShapeJudge.judge(reconstruction)
+            if judged?.satisfies(mention) == true { all += 1 }
+            // Every scene states all five facts, so the checks come in the same order each time.
+            let checks = ShapeJudge.checks(judged, against: mention)
+            if names.isEmpty { (names, hits) = (checks.map(\.attribute), [Int](repeating: 0, count: checks.count)) }
+            for (i, check) in checks.enumerated() where check.holds { hits[i] += 1 }
         }
         let n = Double(max(samples, 1))
-        return VQGANJudgeAgreement(samples: samples,
-                                   attributes: Dictionary(uniqueKeysWithValues: ["shape", "color", "background", "position", "size"].map { ($0, Double(hits[$0] ?? 0) / n) }),
+        return VQGANJudgeAgreement(samples: samples, attributes: zip(names, hits).map { ($0, Double($1) / n) },
                                    all: Double(all) / n, originals: Double(originals) / n)
     }
 }

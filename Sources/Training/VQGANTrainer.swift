@@ -83,13 +83,18 @@ public final class VQGANTrainer {
     }
 
     /// Starts from `source`'s autoencoder weights instead of the random ones (before the first
-    /// step; the optimiser state stays fresh). The models must have the same configuration.
+    /// step; the optimiser state stays fresh). The models must have the same layout (the
+    /// discriminator aside); errors name ``VQGANTrainingConfig/initFrom`` when it is set.
     public func loadInitialWeights(from source: VQModel) throws {
-        try config.checkInitial(source)
-        let values = Dictionary((source.parameters + source.buffers).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-        for (name, tensor) in model.parameters + model.buffers {
-            guard let v = values[name], v.shape == tensor.shape else { throw VQGANError("the initial model has no \(name) of shape \(tensor.shape)") }
-            tensor.data = v.data
+        let file = config.initFrom ?? "initial model"
+        var expected = config.model, given = source.config
+        expected.discriminator = nil
+        given.discriminator = nil
+        guard given == expected else { throw VQGANError("\(file): the initial model's configuration differs from the run's") }
+        do {
+            try copyNamedValues(from: source.parameters + source.buffers, into: model.parameters + model.buffers)
+        } catch {
+            throw VQGANError("\(file): \(error)")
         }
     }
 

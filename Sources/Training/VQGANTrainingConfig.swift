@@ -120,15 +120,6 @@ public struct VQGANTrainingConfig: Codable, Equatable, Sendable {
         guard learningRate > 0, warmupSteps >= 0 else { throw VQGANError("training config: bad learning rate") }
     }
 
-    /// Throws unless `source` has this run's autoencoder layout (the discriminator aside), so
-    /// that it can start the run (`--init-from`).
-    public func checkInitial(_ source: VQModel) throws {
-        var expected = model, given = source.config
-        expected.discriminator = nil
-        given.discriminator = nil
-        guard given == expected else { throw VQGANError("the initial model's configuration differs from the run's") }
-    }
-
     /// The JSON form stored in checkpoints.
     public func jsonData() throws -> Data {
         let encoder = JSONEncoder()

@@ -45,8 +45,9 @@ public final class VQGANTrainingRun {
     /// whose stored settings then apply. The log is cut back to the checkpoint's step, so that
     /// steps redone after a kill are not logged twice.
     /// `adjust` applies to a resumed run's stored settings (see
-    /// ``VQGANTrainer/init(resumingFrom:adjust:)``).
-    public init(directory: URL, config: VQGANTrainingConfig, resume: Bool,
+    /// ``VQGANTrainer/init(resumingFrom:adjust:)``). A new run starts from `initial`'s weights
+    /// when given (``VQGANTrainer/loadInitialWeights(from:)``), checked before anything is written.
+    public init(directory: URL, config: VQGANTrainingConfig, resume: Bool, initial: VQModel? = nil,
                 adjust: (inout VQGANTrainingConfig) -> Void = { _ in }) throws {
         self.directory = directory
         let checkpoint = Self.checkpointURL(in: directory)
@@ -60,6 +61,7 @@ public final class VQGANTrainingRun {
                 throw VQGANError("\(checkpoint.path): a run already exists here (resume it, or choose another directory)")
             }
             trainer = try VQGANTrainer(config: config)
+            if let initial { try trainer.loadInitialWeights(from: initial) }
         }
         do { try Files.createDirectory(directory.appendingPathComponent("sheets").path) } catch let error as FileError {
             throw VQGANError("\(directory.path): cannot create the run directory: \(error.problem)")

@@ -56,12 +56,7 @@ struct EvalRenderCommand: ParsableCommand {
 
             let judged = ShapeJudge.judge(outcome.image)
             let m = caption.mention
-            var checks: [(String, Bool)] = []
-            if let shape = m.primary.shape { checks.append(("shape", judged?.shape == shape)) }
-            if let color = m.primary.color { checks.append(("color", judged?.color == color)) }
-            if let size = m.primary.size { checks.append(("size", judged?.size == size)) }
-            if let background = m.background { checks.append(("background", judged?.background == background)) }
-            if let position = m.position { checks.append(("position", judged?.position == position)) }
+            let checks = ShapeJudge.checks(judged, against: m)
             for (name, ok) in checks {
                 stated[name, default: 0] += 1
                 if ok { hits[name, default: 0] += 1 }

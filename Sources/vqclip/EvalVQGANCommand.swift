@@ -54,13 +54,12 @@ struct EvalVQGANCommand: ParsableCommand {
                        summary: "eval vqgan: \(directory.path), \(samples) fresh \(size)x\(size) images, seed \(seed)")
         let result = VQGANEvaluation.measure(model: vqgan, size: size, seed: seed, samples: samples)
         let judged = VQGANJudgeAgreement.measure(model: vqgan, size: size, seed: seed, samples: samples)
-        let order = ["shape", "color", "background", "position", "size"]
         let fields: [(String, JSONValue)] = [
             ("samples", .int(result.samples)), ("l1", .number(result.l1)), ("psnr", .number(result.psnr)),
             ("edge_l1", .number(result.edgeL1)),
             ("codes_used", .int(result.codesUsed)), ("codebook_size", .int(result.codebookSize)),
             ("codebook_usage_percent", .number(result.usagePercent)), ("perplexity", .number(result.perplexity)),
-            ("judge", .object(order.map { ($0, .number(judged.attributes[$0]!)) } + [("all", .number(judged.all)), ("originals", .number(judged.originals))])),
+            ("judge", .object(judged.attributes.map { ($0.name, .number($0.share)) } + [("all", .number(judged.all)), ("originals", .number(judged.originals))])),
         ]
         if reporter.mode == .json {
             reporter.done(fields, summary: "")
@@ -68,7 +67,7 @@ struct EvalVQGANCommand: ParsableCommand {
             Terminal.writeOutput(String(format: "l1 %.5f\npsnr %.2f dB\nedge l1 %.5f\ncodebook usage %d/%d (%.1f%%), perplexity %.1f\n",
                                         result.l1, result.psnr, result.edgeL1, result.codesUsed, result.codebookSize,
                                         result.usagePercent, result.perplexity)
-                                + "judge on one-object reconstructions: " + order.map { String(format: "%@ %.3f", $0, judged.attributes[$0]!) }.joined(separator: ", ")
+                                + "judge on one-object reconstructions: " + judged.attributes.map { "\($0.name) " + String(format: "%.3f", $0.share) }.joined(separator: ", ")
                                 + String(format: "; every attribute %.3f (drawn scenes %.3f)\n", judged.all, judged.originals))
             reporter.done([], summary: "evaluated \(samples) images")
         }

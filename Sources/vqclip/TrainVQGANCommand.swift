@@ -104,18 +104,13 @@ struct TrainVQGANCommand: ParsableCommand {
         if let initFrom {
             let folder = Files.url(initFrom)
             let weights = folder.appendingPathComponent("model.safetensors")
-            let model = try VQModel.load(checkpoint: weights, config: folder.appendingPathComponent("config.json"))
-            do { try config.checkInitial(model) } catch { throw BadInput("\(initFrom): \(error)") }
-            initial = model
+            initial = try VQModel.load(checkpoint: weights, config: folder.appendingPathComponent("config.json"))
             config.initFrom = initFrom
             config.initFromSHA256 = try SHA256.hexDigest(ofFile: weights)
         }
-        let run = try VQGANTrainingRun(directory: directory, config: config, resume: resume) { stored in
+        let run = try VQGANTrainingRun(directory: directory, config: config, resume: resume, initial: initial) { stored in
             if let discStart { stored.discriminatorStart = discStart }
             if let steps { stored.steps = steps }
-        }
-        if let initial {
-            do { try run.trainer.loadInitialWeights(from: initial) } catch { throw BadInput("\(initFrom!): \(error)") }
         }
         let trained = run.trainer.config
         let reporter = Reporter(command: "train vqgan", json: reporting.json)

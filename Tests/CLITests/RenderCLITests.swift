@@ -237,7 +237,8 @@ struct RenderCLITests {
         let replayed = try VQClipBinary.run(["render", "--replay", out.path, "--output", dir.file("again.png").path])
         #expect(replayed.status == 0, "\(replayed.stderr)")
         #expect(try Data(contentsOf: dir.file("again.png")) == Data(contentsOf: out))
-        let bad = try VQClipBinary.run(["render", "x", "--init-search", "-1", "--output", dir.file("bad.png").path])
-        #expect(bad.status != 0 && bad.stderr.contains("init-search"))
+        expectUserError(try VQClipBinary.run(["render", "x", "--init-search", "200000", "--output", dir.file("bad.png").path]),
+                        startingWith: "--init-search must be between 0 and 100000, got 200000")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("bad.png").path))
     }
 }
