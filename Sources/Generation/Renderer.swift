@@ -112,15 +112,38 @@ public struct PromptTarget {
     }
 }
 
-/// Candidate starts for a render (``RenderSettings/initSearch``): `count` images, drawn on
-/// demand as [k, 3, h, w] in [0, 1] for a range of indices (the same images for the same range).
-public struct InitCandidates {
+/// How a render without an init image chooses its start (``RenderSettings/initSearch``).
+public protocol InitSearch {
+    /// The start image [1, 3, h, w] in [0, 1]. `score` gives the prompts' loss (lower is better) of
+    /// each of k images [k, 3, h', w'] in [0, 1], any k and any size.
+    func chooseStart(score: (Tensor) -> [Float]) -> Tensor
+}
+
+/// The plain search: `count` fixed candidates, drawn on demand as [k, 3, h, w] in [0, 1] for a
+/// range of indices (the same images for the same range); the lowest loss wins.
+public struct InitCandidates: InitSearch {
     public let count: Int
     public let images: (Range<Int>) -> Tensor
 
     public init(count: Int, images: @escaping (Range<Int>) -> Tensor) {
         self.count = count
         self.images = images
+    }
+
+    /// Every candidate's loss and the index of the lowest, drawn and scored 256 at a time so
+    /// that memory does not grow with the count.
+    public func best(score: (Tensor) -> [Float]) -> (index: Int, losses: [Float]) {
+        var losses: [Float] = []
+        for lo in stride(from: 0, to: count, by: 256) {
+            losses += score(images(lo..<min(count, lo + 256)))
+        }
+        let best = losses.indices.min { losses[$0] < losses[$1] } ?? 0
+        return (best, losses)
+    }
+
+    public func chooseStart(score: (Tensor) -> [Float]) -> Tensor {
+        let index = best(score: score).index
+        return images(index..<(index + 1))
     }
 }
 
@@ -152,11 +175,11 @@ public final class Renderer {
 
     /// Prepares a render. `initImage` ([1, 3, h, w] in [0, 1], any size) replaces the noise
     /// init; `imagePrompts` are (label, image [1, 3, h, w] in [0, 1], weight, stop).
-    /// `initCandidates`, when there is no init image, replace the noise init too: the render
-    /// starts from the candidate the first prompt set scores best (``chosenCandidate``).
+    /// `initSearch`, when there is no init image, replaces the noise init too: the render starts
+    /// from the image it chooses under the first prompt set's loss (``promptLosses``).
     public init(settings: RenderSettings, vqgan: VQModel, clip: CLIPModel, tokenizer: Tokenizer,
                 initImage: Tensor? = nil, imagePrompts: [(label: String, image: Tensor, weight: Float, stop: Float)] = [],
-                initCandidates: InitCandidates? = nil, truncatePrompts: Bool = false) throws {
+                initSearch: (any InitSearch)? = nil, truncatePrompts: Bool = false) throws {
         self.settings = settings
         self.vqgan = vqgan
         self.clip = clip
@@ -171,8 +194,8 @@ public final class Renderer {
 
         // z: everything random is drawn from the seeded stream first, in a fixed order.
         let latentShape = [1, vqgan.config.embedDim, height / f, width / f]
-        // With candidates, the start is chosen once the prompts are encoded (below).
-        let searching = initImage == nil && (initCandidates?.count ?? 0) > 0
+        // A searched start is chosen once the prompts are encoded (below).
+        let searching = initImage == nil && initSearch != nil
         var start: Tensor?
         if let initImage {
             start = Renderer.encode(initImage, vqgan: vqgan, width: width, height: height)
@@ -221,12 +244,10 @@ public final class Renderer {
         promptSets = built.map { $0 + imageTargets }
         self.rng = rng
 
-        if searching, let initCandidates {
-            let (index, losses) = Renderer.bestCandidate(initCandidates, targets: promptSets[0], clip: clip)
-            chosenCandidate = (index, losses[index])
-            start = Renderer.encode(initCandidates.images(index..<(index + 1)), vqgan: vqgan, width: width, height: height)
-        } else {
-            chosenCandidate = nil
+        if searching, let initSearch {
+            let targets = promptSets[0]
+            let image = initSearch.chooseStart { Renderer.promptLosses($0, targets: targets, clip: clip) }
+            start = Renderer.encode(image, vqgan: vqgan, width: width, height: height)
         }
         let begin = start!
         z = Tensor(shape: begin.shape, data: begin.data, requiresGrad: true)
@@ -264,19 +285,14 @@ public final class Renderer {
         weakSelf = self
     }
 
-    /// The candidate start the render began from (index into `initCandidates`) and its loss.
-    public let chosenCandidate: (index: Int, loss: Float)?
-
-    /// The loss of each candidate under `targets` (text and image prompts), from one
-    /// unaugmented view of the whole frame at the CLIP's size, and the index of the lowest.
-    /// Drawn and scored 256 at a time, without gradients, so that memory does not grow with N.
-    public static func bestCandidate(_ candidates: InitCandidates, targets: [PromptTarget], clip: CLIPModel) -> (index: Int, losses: [Float]) {
-        let n = candidates.count
+    /// The loss of each image [k, 3, h, w] in [0, 1] under `targets` (text and image prompts),
+    /// from one unaugmented view of the whole frame at the CLIP's size, without gradients.
+    public static func promptLosses(_ images: Tensor, targets: [PromptTarget], clip: CLIPModel) -> [Float] {
         let size = clip.configuration.imageResolution
         var losses: [Float] = []
         Autograd.withoutGrad {
-            for lo in stride(from: 0, to: n, by: 256) {
-                var batch = candidates.images(lo..<min(n, lo + 256))
+            for lo in stride(from: 0, to: images.shape[0], by: 256) {
+                var batch = Tensor.slice(images, axis: 0, range: lo..<min(images.shape[0], lo + 256))
                 if batch.shape[2] != size || batch.shape[3] != size {
                     batch = Tensor.resizeBilinear(batch, height: size, width: size)
                 }
@@ -287,8 +303,7 @@ public final class Renderer {
                 }
             }
         }
-        let best = losses.indices.min { losses[$0] < losses[$1] } ?? 0
-        return (best, losses)
+        return losses
     }
 
     /// The loss of one step: the sum of every target's loss on the image features [N, E], plus

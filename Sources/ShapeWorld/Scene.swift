@@ -161,3 +161,53 @@ public struct Scene: Sendable, Hashable {
         }
     }
 }
+
+extension SceneSpec {
+    /// Every valid description that differs from this one in exactly one stated fact: an object's
+    /// shape, colour or size, the background, a lone object's position, the relation; a pair
+    /// also has its lone first object at each position as neighbours, and a lone object each
+    /// relation to a copy of itself in another colour. Objects never take the background's colour.
+    /// This is the neighbourhood of a local search over scenes (`render --init-search`).
+    public var neighbours: [SceneSpec] {
+        var result: [SceneSpec] = []
+        func add(_ spec: SceneSpec) {
+            let colors = [spec.primary.color] + (spec.secondary.map { [$0.object.color] } ?? [])
+            if !colors.contains(spec.background), spec != self { result.append(spec) }
+        }
+        func objectVariants(_ object: ObjectSpec) -> [ObjectSpec] {
+            ShapeKind.allCases.map { ObjectSpec(shape: $0, color: object.color, size: object.size) }
+                + ShapeColor.allCases.map { ObjectSpec(shape: object.shape, color: $0, size: object.size) }
+                + ShapeSize.allCases.map { ObjectSpec(shape: object.shape, color: object.color, size: $0) }
+        }
+        for object in objectVariants(primary) {
+            add(SceneSpec(primary: object, secondary: secondary, background: background, position: position))
+        }
+        for color in ShapeColor.allCases {
+            add(SceneSpec(primary: primary, secondary: secondary, background: color, position: position))
+        }
+        if let secondary {
+            for object in objectVariants(secondary.object) {
+                add(SceneSpec(primary: primary, secondary: RelatedObject(relation: secondary.relation, object: object),
+                              background: background))
+            }
+            for relation in Relation.allCases {
+                add(SceneSpec(primary: primary, secondary: RelatedObject(relation: relation, object: secondary.object),
+                              background: background))
+            }
+            for position in ShapePosition.allCases {
+                add(SceneSpec(primary: primary, background: background, position: position))
+            }
+        } else {
+            for position in ShapePosition.allCases {
+                add(SceneSpec(primary: primary, background: background, position: position))
+            }
+            for relation in Relation.allCases {
+                for color in ShapeColor.allCases where color != primary.color {
+                    let copy = ObjectSpec(shape: primary.shape, color: color, size: primary.size)
+                    add(SceneSpec(primary: primary, secondary: RelatedObject(relation: relation, object: copy), background: background))
+                }
+            }
+        }
+        return result
+    }
+}

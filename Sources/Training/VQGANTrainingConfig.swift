@@ -83,10 +83,12 @@ public struct VQGANTrainingConfig: Codable, Equatable, Sendable {
     /// with two stride-2 layers and 16 base channels (a quarter of taming's width, which keeps
     /// the GAN phase cheap next to the autoencoder); each of its 14×14 logits sees a 34-pixel
     /// patch, about a quarter of the image, a large shape or a small one whole.
-    public static func embedded(steps: Int, batchSize: Int = 8, seed: UInt64 = 0, ch: Int = 16) -> VQGANTrainingConfig {
+    /// `factor` 2 drops the last level (32×32 codes), which keeps the smallest shapes three codes wide.
+    public static func embedded(steps: Int, batchSize: Int = 8, seed: UInt64 = 0, ch: Int = 16,
+                                factor: Int = 4) -> VQGANTrainingConfig {
         let model = VQGANConfig(
             embedDim: 32, nEmbed: 1024,
-            ddconfig: DDConfig(ch: ch, chMult: [1, 2, 2], numResBlocks: 1, attnResolutions: [],
+            ddconfig: DDConfig(ch: ch, chMult: factor == 2 ? [1, 2] : [1, 2, 2], numResBlocks: 1, attnResolutions: [],
                                zChannels: 32, resolution: 64, normGroups: 8))
         return VQGANTrainingConfig(
             model: model, discriminator: DiscriminatorConfig(inChannels: 3, ndf: 16, nLayers: 2, useActNorm: false),

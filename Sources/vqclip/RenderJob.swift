@@ -127,10 +127,10 @@ struct RenderJob {
                            + " (--force to try anyway)")
         }
 
-        let candidates = initTensor == nil ? WorldCandidates(count: settings.initSearch ?? 0, seed: settings.seedValue) : nil
+        let search = initTensor == nil ? WorldSearch(count: settings.initSearch ?? 0, seed: settings.seedValue, width: width, height: height) : nil
         let renderer = try Renderer(settings: settings, vqgan: models.vqgan, clip: models.clip, tokenizer: models.tokenizer,
                                     initImage: initTensor, imagePrompts: imagePrompts,
-                                    initCandidates: candidates.map { c in InitCandidates(count: c.scenes.count) { c.images($0, width: width, height: height) } })
+                                    initSearch: search)
         if resume, let state { try renderer.restoreState(from: state) }
 
         @discardableResult
@@ -158,11 +158,13 @@ struct RenderJob {
         startFields += [("estimated_seconds", seconds.isFinite ? .number(seconds.rounded()) : .null),
                         ("gemm_gflops", .number((2 * rate / 1e8).rounded() / 10))]
         reporter.start(startFields, summary: summary)
-        if let candidates, let chosen = renderer.chosenCandidate {
-            let scene = candidates.scenes[chosen.index].spec.caption
-            reporter.note("init_search", [("candidates", .int(candidates.scenes.count)), ("candidate", .int(chosen.index)),
-                                          ("scene", .string(scene)), ("loss", .float(chosen.loss))],
-                          text: "starting from \"\(scene)\", the best of \(candidates.scenes.count) world scenes for the prompt (loss \(String(format: "%.3f", chosen.loss)))")
+        if let search, let chosen = search.chosen {
+            let scene = chosen.scene.caption
+            reporter.note("init_search", [("candidates", .int(search.count)), ("candidate", .int(chosen.drawn)),
+                                          ("drawn_scene", .string(chosen.drawnScene.caption)), ("refinements", .int(chosen.refinements)),
+                                          ("scored", .int(chosen.scored)), ("scene", .string(scene)), ("loss", .float(chosen.loss))],
+                          text: "starting from \"\(scene)\" (loss \(String(format: "%.3f", chosen.loss))): the best of \(search.count) world scenes, "
+                              + "then \(chosen.refinements) one-fact change(s) (\(chosen.scored) scenes scored)")
         }
         // A long run is said, not refused: the user may well mean it.
         if seconds.isFinite, seconds > RenderJob.longRunSeconds {
@@ -242,29 +244,6 @@ enum Interrupt {
     static func uninstall() {
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
-    }
-}
-
-/// Candidate starts for `--init-search`: scenes of the embedded models' world (one object at one
-/// of the nine positions, or two related objects), drawn from the render's seed.
-struct WorldCandidates {
-    let scenes: [Scene]
-
-    /// Nil when `count` is 0.
-    init?(count: Int, seed: UInt64) {
-        guard count > 0 else { return nil }
-        scenes = ShapeWorldGenerator(seed: seed, pairProbability: 0.25, absolutePositions: true).scenes(count)
-    }
-
-    /// Scenes `range` drawn at the render's size, [k, 3, height, width] in [0, 1].
-    func images(_ range: Range<Int>, width: Int, height: Int) -> Tensor {
-        let plane = 3 * width * height
-        var data = [Float](repeating: 0, count: range.count * plane)
-        for (i, k) in range.enumerated() {
-            let image = ShapeRasterizer.render(scenes[k], width: width, height: height)
-            data.replaceSubrange((i * plane)..<((i + 1) * plane), with: image.data)
-        }
-        return Tensor(shape: [range.count, 3, height, width], data: data)
     }
 }
 

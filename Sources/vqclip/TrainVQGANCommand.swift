@@ -60,6 +60,9 @@ struct TrainVQGANCommand: ParsableCommand {
     @Option(name: .long, help: "Base channel count of the embedded preset (a multiple of 8).")
     var ch: Int = 16
 
+    @Option(name: .long, help: ArgumentHelp("Downsampling factor of the embedded preset: 4 (16x16 codes for 64x64 images) or 2 (32x32 codes).", valueName: "f"))
+    var factor: Int = 4
+
     @Option(name: .customLong("disc-start"), help: ArgumentHelp("Step at which the discriminator starts (default: 70% of --steps; past --steps: no GAN). With --resume it replaces the stored value, branching the run.", valueName: "S"))
     var discStart: Int?
 
@@ -84,6 +87,7 @@ struct TrainVQGANCommand: ParsableCommand {
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         try requireRange(ch, 8...256, "ch")
         guard ch % 8 == 0 else { throw ValidationError("--ch must be a multiple of 8 (the GroupNorm groups), got \(ch)") }
+        guard factor == 2 || factor == 4 else { throw ValidationError("--factor must be 2 or 4, got \(factor)") }
     }
 
     func run() throws {
@@ -93,7 +97,7 @@ struct TrainVQGANCommand: ParsableCommand {
         let directory = Files.url(out)
         var config: VQGANTrainingConfig
         switch preset {
-        case .embedded: config = .embedded(steps: steps ?? 5000, batchSize: batch ?? 8, seed: seed, ch: ch)
+        case .embedded: config = .embedded(steps: steps ?? 5000, batchSize: batch ?? 8, seed: seed, ch: ch, factor: factor)
         case .tiny:
             config = .tiny(steps: steps ?? 8, seed: seed)
             if let batch { config.batchSize = batch }

@@ -174,7 +174,7 @@ struct RenderPiecesTests {
         let e = clip.configuration.embedDim
         let targets = [PromptTarget(label: "a", embeddings: Tensor(shape: [1, e], data: (0..<e).map { _ in rng.nextUniform() - 0.5 }), weight: 1, stop: -1),
                        PromptTarget(label: "b", embeddings: Tensor(shape: [1, e], data: (0..<e).map { _ in rng.nextUniform() - 0.5 }), weight: -0.5, stop: -1)]
-        let (index, losses) = Renderer.bestCandidate(candidates, targets: targets, clip: clip)
+        let (index, losses) = candidates.best { Renderer.promptLosses($0, targets: targets, clip: clip) }
         #expect(losses.count == n)
         #expect(losses[index] == losses.min())
         for k in [0, 1, 255, 256, 299, index] {
