@@ -230,6 +230,8 @@ struct RenderCLITests {
         #expect(run.status == 0, "\(run.stderr)")
         let note = try #require(jsonEvents(run.stdout).first { $0["kind"] as? String == "init_search" })
         #expect(note["candidates"] as? Int == 256 && (note["candidate"] as? Int).map { (0..<256).contains($0) } == true)
+        // The walk from the best drawn scenes scores at least one neighbourhood of each.
+        #expect((note["scored"] as? Int).map { $0 > 256 } == true && note["refinements"] is Int && note["drawn_scene"] is String, "\(note)")
         // About one scene in twelve has a red background; the CLIP names backgrounds without fail.
         #expect((note["scene"] as? String)?.hasSuffix("on a red background") == true, "\(note)")
         let text = Dictionary(try ImageIO.readText(contentsOf: out).map { ($0.keyword, $0.text) }, uniquingKeysWith: { $1 })

@@ -72,6 +72,36 @@ struct CaptionTemplateTests {
         }
         #expect(total > 450 && changedShapeOrPosition > total / 3)
     }
+
+    /// The init search's neighbourhood: every valid scene one stated fact away (a lone object
+    /// also gains a second copy in another colour, a pair also loses its second object), no
+    /// object on its own background colour, no duplicates, never the scene itself.
+    @Test func neighboursDifferInOneFact() {
+        func facts(_ s: SceneSpec) -> [String] {
+            [s.primary.shape.rawValue, s.primary.color.rawValue, s.primary.size.rawValue, s.background.rawValue,
+             s.position?.rawValue ?? "-", s.secondary?.relation.rawValue ?? "-", s.secondary?.object.shape.rawValue ?? "-",
+             s.secondary?.object.color.rawValue ?? "-", s.secondary?.object.size.rawValue ?? "-"]
+        }
+        for scene in ShapeWorldGenerator(seed: 5, pairProbability: 0.5, absolutePositions: true).scenes(60) {
+            let spec = scene.spec
+            let neighbours = spec.neighbours
+            #expect(Set(neighbours).count == neighbours.count && !neighbours.contains(spec))
+            for n in neighbours {
+                #expect(n.primary.color != n.background && n.secondary?.object.color != n.background, "\(n.caption)")
+                if (n.secondary == nil) == (spec.secondary == nil) {
+                    #expect(zip(facts(n), facts(spec)).filter { $0 != $1 }.count == 1, "\(spec.caption) → \(n.caption)")
+                } else {
+                    #expect(n.primary == spec.primary && n.background == spec.background, "\(spec.caption) → \(n.caption)")
+                }
+            }
+            if spec.secondary == nil {
+                // 6 shapes, 10 colours, 1 size, 10 backgrounds, 8 positions, 2 relations × 10 colours of the copy.
+                #expect(neighbours.count == 55, "\(spec.caption): \(neighbours.count)")
+            } else {
+                #expect(neighbours.filter { $0.secondary == nil }.count == ShapePosition.allCases.count)
+            }
+        }
+    }
 }
 
 @Suite("Pixel judge")
