@@ -103,5 +103,20 @@ struct TrainVQGANTests {
                         startingWith: "\(out)/config.json: cannot read config")
         expectUserError(try VQClipBinary.run(["train", "vqgan", "--out", out, "--ch", "12"]),
                         startingWith: "--ch must be a multiple of 8")
+        expectUserError(try VQClipBinary.run(["train", "vqgan", "--out", out, "--factor", "8"]),
+                        startingWith: "--factor must be 2 or 4, got 8")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// `--factor 2` trains the embedded preset without its last level: 32x32 codes for 64x64 images.
+    @Test func factorTwoKeepsThirtyTwoByThirtyTwoCodes() throws {
+        let dir = ScratchDirectory(); defer { dir.remove() }
+        let out = dir.file("f2").path
+        let run = try VQClipBinary.run(["train", "vqgan", "--out", out, "--factor", "2", "--steps", "1", "--batch", "1",
+                                        "--threads", "1", "--checkpoint-every", "1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: out).appendingPathComponent("config.json"))
+        let ddconfig = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["ddconfig"] as? [String: Any])
+        #expect(ddconfig["ch_mult"] as? [Int] == [1, 2] && ddconfig["resolution"] as? Int == 64, "\(ddconfig)")
     }
 }
