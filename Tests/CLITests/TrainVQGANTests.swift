@@ -83,14 +83,14 @@ struct TrainVQGANTests {
     }
 
     /// The judge reads every drawn one-object scene as drawn, and the shipped VQGAN's
-    /// reconstructions as their scenes far more often than chance (measured on 500: 0.59).
+    /// reconstructions as their scenes far more often than chance (measured on 500: 0.83).
     @Test func theJudgeReadsTheEmbeddedReconstructions() throws {
         let model = RenderCLITests.tests.deletingLastPathComponent().appendingPathComponent("EmbeddedModels/vqgan").path
         let run = try VQClipBinary.run(["eval", "vqgan", "--model", model, "--samples", "40", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let judge = try #require(jsonEvents(run.stdout).last?["judge"] as? [String: Double])
         #expect(judge["originals"] == 1)
-        #expect(judge["all"]! > 0.2 && judge["background"]! > 0.9 && judge["position"]! > 0.9, "\(judge)")
+        #expect(judge["all"]! > 0.5 && judge["background"]! > 0.9 && judge["position"]! > 0.9, "\(judge)")
     }
 
     @Test func badRunDirectoriesAreUserErrors() throws {
