@@ -77,15 +77,16 @@ public struct VQGANTrainingConfig: Codable, Equatable, Sendable {
         self.restartUntil = restartUntil
     }
 
-    /// The embedded model: f = 4 (16×16 codes for 64×64 images), one residual block per level,
+    /// The embedded model: f = 2 (32×32 codes for 64×64 images), one residual block per level,
     /// attention only in the middle (as taming's Encoder/Decoder always have), 8 norm groups,
     /// 32-dimensional codes, 1024 entries. The discriminator is taming's NLayerDiscriminator
     /// with two stride-2 layers and 16 base channels (a quarter of taming's width, which keeps
     /// the GAN phase cheap next to the autoencoder); each of its 14×14 logits sees a 34-pixel
     /// patch, about a quarter of the image, a large shape or a small one whole.
-    /// `factor` 2 drops the last level (32×32 codes), which keeps the smallest shapes three codes wide.
+    /// `factor` 4 adds a third level (16×16 codes; the model shipped before), where the smallest
+    /// shapes are one or two codes wide and the decoder gives them back as round blobs.
     public static func embedded(steps: Int, batchSize: Int = 8, seed: UInt64 = 0, ch: Int = 16,
-                                factor: Int = 4) -> VQGANTrainingConfig {
+                                factor: Int = 2) -> VQGANTrainingConfig {
         let model = VQGANConfig(
             embedDim: 32, nEmbed: 1024,
             ddconfig: DDConfig(ch: ch, chMult: factor == 2 ? [1, 2] : [1, 2, 2], numResBlocks: 1, attnResolutions: [],

@@ -11,7 +11,7 @@ import VQGAN
 
 /// Model sizes `train vqgan` knows.
 enum VQGANPreset: String, ExpressibleByArgument, CaseIterable {
-    /// The shipped model (64×64 images, f = 4).
+    /// The shipped model (64×64 images, f = 2 unless --factor 4).
     case embedded
     /// A seconds-long model for tests (16×16 images).
     case tiny
@@ -60,8 +60,8 @@ struct TrainVQGANCommand: ParsableCommand {
     @Option(name: .long, help: "Base channel count of the embedded preset (a multiple of 8).")
     var ch: Int = 16
 
-    @Option(name: .long, help: ArgumentHelp("Downsampling factor of the embedded preset: 4 (16x16 codes for 64x64 images) or 2 (32x32 codes).", valueName: "f"))
-    var factor: Int = 4
+    @Option(name: .long, help: ArgumentHelp("Downsampling factor of the embedded preset: 2 (32x32 codes for 64x64 images, the shipped model) or 4 (16x16 codes).", valueName: "f"))
+    var factor: Int = 2
 
     @Option(name: .customLong("disc-start"), help: ArgumentHelp("Step at which the discriminator starts (default: 70% of --steps; past --steps: no GAN). With --resume it replaces the stored value, branching the run.", valueName: "S"))
     var discStart: Int?

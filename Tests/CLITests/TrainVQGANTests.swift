@@ -108,15 +108,21 @@ struct TrainVQGANTests {
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 
-    /// `--factor 2` trains the embedded preset without its last level: 32x32 codes for 64x64 images.
-    @Test func factorTwoKeepsThirtyTwoByThirtyTwoCodes() throws {
+    /// The embedded preset is the shipped layout, f = 2 (32x32 codes for 64x64 images);
+    /// `--factor 4` adds the third level of the model shipped before it.
+    @Test func theEmbeddedPresetHasTheShippedFactor() throws {
         let dir = ScratchDirectory(); defer { dir.remove() }
-        let out = dir.file("f2").path
-        let run = try VQClipBinary.run(["train", "vqgan", "--out", out, "--factor", "2", "--steps", "1", "--batch", "1",
-                                        "--threads", "1", "--checkpoint-every", "1"])
-        #expect(run.status == 0, "\(run.stderr)")
-        let data = try Data(contentsOf: URL(fileURLWithPath: out).appendingPathComponent("config.json"))
-        let ddconfig = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["ddconfig"] as? [String: Any])
-        #expect(ddconfig["ch_mult"] as? [Int] == [1, 2] && ddconfig["resolution"] as? Int == 64, "\(ddconfig)")
+        for (factor, chMult) in [(nil, [1, 2]), ("4", [1, 2, 2])] {
+            let out = dir.file("f\(factor ?? "default")").path
+            let run = try VQClipBinary.run(["train", "vqgan", "--out", out, "--steps", "1", "--batch", "1", "--threads", "1",
+                                            "--checkpoint-every", "1"] + (factor.map { ["--factor", $0] } ?? []))
+            #expect(run.status == 0, "\(run.stderr)")
+            let data = try Data(contentsOf: URL(fileURLWithPath: out).appendingPathComponent("config.json"))
+            let ddconfig = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["ddconfig"] as? [String: Any])
+            #expect(ddconfig["ch_mult"] as? [Int] == chMult && ddconfig["resolution"] as? Int == 64, "\(ddconfig)")
+        }
+        let shipped = RenderCLITests.tests.deletingLastPathComponent().appendingPathComponent("EmbeddedModels/vqgan/config.json")
+        let ddconfig = (try JSONSerialization.jsonObject(with: Data(contentsOf: shipped)) as? [String: Any])?["ddconfig"] as? [String: Any]
+        #expect(ddconfig?["ch_mult"] as? [Int] == [1, 2])
     }
 }
