@@ -5,9 +5,10 @@ import ShapeWorld
 import Tensors
 
 /// Draws `count` scenes of the world from the render's seed (one object at one of the nine
-/// positions, or two related objects one time in four) and takes the one the prompts score best;
-/// then walks from it to the best scene that differs in one stated fact (``SceneSpec/neighbours``),
-/// as long as that lowers the loss. The random draw finds the neighbourhood: with 7 shapes,
+/// positions, or two related objects one time in four) and scores them under the prompts' loss;
+/// then, from each of the best few, walks to the best scene that differs in one stated fact
+/// (``SceneSpec/neighbours``) as long as that lowers the loss, and returns the lowest end point.
+/// The random draw finds the neighbourhood: with 7 shapes,
 /// 12 colours on 11 others, 2 sizes and 9 positions, few of N scenes match every fact a prompt
 /// states, and the walk fixes the one or two facts the best of them still gets wrong.
 final class WorldSearch: InitSearch {
