@@ -195,11 +195,10 @@ public final class Renderer {
         // z: everything random is drawn from the seeded stream first, in a fixed order.
         let latentShape = [1, vqgan.config.embedDim, height / f, width / f]
         // A searched start is chosen once the prompts are encoded (below).
-        let searching = initImage == nil && initSearch != nil
         var start: Tensor?
         if let initImage {
             start = Renderer.encode(initImage, vqgan: vqgan, width: width, height: height)
-        } else if !searching {
+        } else if initSearch == nil {
             switch settings.initNoise {
             case .codes:
                 let count = latentShape[2] * latentShape[3]
@@ -244,7 +243,7 @@ public final class Renderer {
         promptSets = built.map { $0 + imageTargets }
         self.rng = rng
 
-        if searching, let initSearch {
+        if start == nil, let initSearch {
             let targets = promptSets[0]
             let image = initSearch.chooseStart { Renderer.promptLosses($0, targets: targets, clip: clip) }
             start = Renderer.encode(image, vqgan: vqgan, width: width, height: height)

@@ -9,6 +9,14 @@ import Darwin
 import Tensors
 
 public enum ShapeRasterizer {
+    /// Renders `scenes` as one batch [k, 3, height, width] with values in [0, 1].
+    public static func render<S: Collection<Scene>>(_ scenes: S, width: Int, height: Int) -> Tensor {
+        var data: [Float] = []
+        data.reserveCapacity(scenes.count * 3 * width * height)
+        for scene in scenes { data += render(scene, width: width, height: height).data }
+        return Tensor(shape: [scenes.count, 3, height, width], data: data)
+    }
+
     /// Renders `scene` as a [1, 3, height, width] tensor with values in [0, 1].
     /// `samplesPerAxis` sub-samples per pixel side (4 gives 17 coverage levels).
     public static func render(_ scene: Scene, width: Int, height: Int, samplesPerAxis: Int = 4) -> Tensor {

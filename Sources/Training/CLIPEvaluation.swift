@@ -36,10 +36,7 @@ public enum CLIPEvaluation {
 
     /// Normalised images [N, 3, S, S] of scenes, drawn without augmentation.
     static func images(_ scenes: [Scene], side: Int) -> Tensor {
-        var data: [Float] = []
-        data.reserveCapacity(scenes.count * 3 * side * side)
-        for scene in scenes { data += ShapeRasterizer.render(scene, width: side, height: side).data }
-        return CLIPPreprocess.normalize(Tensor(shape: [scenes.count, 3, side, side], data: data))
+        CLIPPreprocess.normalize(ShapeRasterizer.render(scenes, width: side, height: side))
     }
 
     /// Unit image features [N, E] of `scenes`, in chunks (no gradients).

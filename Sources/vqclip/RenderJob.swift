@@ -161,7 +161,7 @@ struct RenderJob {
         if let search, let chosen = search.chosen {
             let scene = chosen.scene.caption
             reporter.note("init_search", [("candidates", .int(search.count)), ("candidate", .int(chosen.drawn)),
-                                          ("drawn_scene", .string(chosen.drawnScene.caption)), ("refinements", .int(chosen.refinements)),
+                                          ("drawn_scene", .string(search.scenes[chosen.drawn].caption)), ("refinements", .int(chosen.refinements)),
                                           ("scored", .int(chosen.scored)), ("scene", .string(scene)), ("loss", .float(chosen.loss))],
                           text: "starting from \"\(scene)\" (loss \(String(format: "%.3f", chosen.loss))): the best of \(search.count) world scenes, "
                               + "then \(chosen.refinements) one-fact change(s) (\(chosen.scored) scenes scored)")

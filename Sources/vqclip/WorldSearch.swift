@@ -20,9 +20,9 @@ final class WorldSearch: InitSearch {
     /// At most this many one-fact changes per walk (each one scores a neighbourhood of about 60 scenes).
     static let maxRefinements = 8
 
-    /// What ``chooseStart`` chose: the scene, its loss, the index and scene of the drawn scene
-    /// its walk started from, how many changes the walk made and how many scenes were scored in all.
-    private(set) var chosen: (scene: Scene, loss: Float, drawn: Int, drawnScene: Scene, refinements: Int, scored: Int)?
+    /// What ``chooseStart`` chose: the scene, its loss, the index (into ``scenes``) of the drawn
+    /// scene its walk started from, how many changes the walk made and how many scenes were scored in all.
+    private(set) var chosen: (scene: Scene, loss: Float, drawn: Int, refinements: Int, scored: Int)?
 
     /// Nil when `count` is 0.
     init?(count: Int, seed: UInt64, width: Int, height: Int) {
@@ -44,7 +44,7 @@ final class WorldSearch: InitSearch {
             if starts.count == Self.walks { break }
         }
         var scored = count
-        var best: (scene: Scene, loss: Float, drawn: Int, refinements: Int)?
+        var best: (scene: Scene, loss: Float, drawn: Int, refinements: Int, scored: Int)?
         for start in starts {
             var scene = scenes[start], loss = drawn.losses[start], refinements = 0
             while refinements < Self.maxRefinements {
@@ -57,21 +57,15 @@ final class WorldSearch: InitSearch {
                 loss = next.losses[next.index]
                 refinements += 1
             }
-            if best == nil || loss < best!.loss { best = (scene, loss, start, refinements) }
+            if best == nil || loss < best!.loss { best = (scene, loss, start, refinements, 0) }
         }
-        let result = best!
-        chosen = (result.scene, result.loss, result.drawn, scenes[result.drawn], result.refinements, scored)
-        return images([result.scene])
+        best!.scored = scored
+        chosen = best
+        return images([best!.scene])
     }
 
     /// `scenes` drawn at the render's size, [k, 3, height, width] in [0, 1].
     private func images<S: Collection<Scene>>(_ scenes: S) -> Tensor {
-        let plane = 3 * width * height
-        var data = [Float](repeating: 0, count: scenes.count * plane)
-        for (i, scene) in scenes.enumerated() {
-            let image = ShapeRasterizer.render(scene, width: width, height: height)
-            data.replaceSubrange((i * plane)..<((i + 1) * plane), with: image.data)
-        }
-        return Tensor(shape: [scenes.count, 3, height, width], data: data)
+        ShapeRasterizer.render(scenes, width: width, height: height)
     }
 }
